@@ -1,0 +1,25 @@
+"""SQLAlchemy 2.x mapped classes, one module per aggregate. Never imports ``web``."""
+
+from models.base import Base, utcnow
+from models.contracts import Contract, Vendor
+from models.people import ROLES, ApiToken, Department, RoleAssignment, User
+from models.requests import Attachment, DefinitionVersion, HistoryEntry, Request
+from models.systems import Release, System
+
+__all__ = [
+    "ROLES",
+    "ApiToken",
+    "Attachment",
+    "Base",
+    "Contract",
+    "DefinitionVersion",
+    "Department",
+    "HistoryEntry",
+    "Release",
+    "Request",
+    "RoleAssignment",
+    "System",
+    "User",
+    "Vendor",
+    "utcnow",
+]

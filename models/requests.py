@@ -1,0 +1,115 @@
+"""Requests, the definition versions they run on, their hash-chained history and attachments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, JSONDoc, utcnow
+
+
+class DefinitionVersion(Base):
+    """A workflow definition as it was when a request first used it; never changes afterwards."""
+
+    __tablename__ = "definition_versions"
+    __table_args__ = (UniqueConstraint("key", "content_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(60))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict] = mapped_column(JSONDoc)
+    source: Mapped[str] = mapped_column(Text)
+    source_file: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Request(Base):
+    """A change or requirement request; ``data`` holds the kind-specific, definition-typed fields.
+
+    ``version`` is the optimistic-concurrency counter: it equals the number of history entries.
+    """
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_kind_state", "kind", "state"),
+        Index("ix_requests_contract_created", "contract_id", "created_at"),
+        Index("ix_requests_department_created", "department_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    definition_version_id: Mapped[int] = mapped_column(ForeignKey("definition_versions.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
+    system_id: Mapped[int | None] = mapped_column(ForeignKey("systems.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    submitter_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    data: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    head_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    definition_version: Mapped[DefinitionVersion] = relationship(lazy="joined")
+    contract = relationship("Contract", lazy="joined")
+    department = relationship("Department", lazy="joined")
+    system = relationship("System")
+    submitter = relationship("User", foreign_keys=[submitter_id])
+    assignee = relationship("User", foreign_keys=[assignee_id])
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="request", order_by="Attachment.id"
+    )
+
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
+
+class HistoryEntry(Base):
+    """One link of a request's hash chain: ``entry_hash = sha256(prev_hash || canonical JSON)``."""
+
+    __tablename__ = "history_entries"
+    __table_args__ = (UniqueConstraint("request_id", "seq"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str] = mapped_column(String(80))
+    event: Mapped[str] = mapped_column(String(60))
+    from_state: Mapped[str | None] = mapped_column(String(60))
+    to_state: Mapped[str] = mapped_column(String(60))
+    fields: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    definition_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Attachment(Base):
+    """A file attached to a request; the bytes live under the instance folder, named by SHA-256."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    request: Mapped[Request] = relationship(back_populates="attachments")
+    uploaded_by = relationship("User")

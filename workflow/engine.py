@@ -1,0 +1,343 @@
+"""Requests moving through definitions: ``fire``, ``available_events``, ``create_request``.
+
+All of it runs in the caller's transaction and only flushes. ``fire`` follows SPEC §3 in
+order: transition exists → role and scope → input → guards → expected version → effects,
+state, version and one history entry, all inside a savepoint so a failing effect leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from models import Contract, DefinitionVersion, Department, Request, System, utcnow
+from workflow.definition import Definition, EventDef, compile_definition, load_definition_dir
+from workflow.errors import (
+    Forbidden,
+    GuardFailed,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    StaleVersion,
+)
+from workflow.fields import validate_fields
+from workflow.history import append_entry
+from workflow.registry import FireContext
+from workflow.scope import roles_for_contract, roles_for_request
+
+MAX_COMMENT = 10_000
+MAX_TITLE = 300
+MAX_DESCRIPTION = 20_000
+
+# (key, content hash) → compiled definition: one Machine per definition version, process-wide.
+_COMPILED: dict[tuple[str, str], Definition] = {}
+
+
+class Catalog:
+    """The current definitions from a directory, plus every stored version requests run on."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.current: dict[str, Definition] = load_definition_dir(self.directory)
+        for d in self.current.values():
+            _COMPILED.setdefault((d.key, d.content_hash), d)
+
+    def get(self, key: str) -> Definition:
+        """The current definition of a kind; raises NotFound."""
+        try:
+            return self.current[key]
+        except KeyError:
+            raise NotFound(f"There is no workflow called '{key}'.", {"kind": key}) from None
+
+    def store(self, session: Session, definition: Definition) -> DefinitionVersion:
+        """The stored row of this version, inserted the first time a request uses it."""
+        row = session.scalar(
+            select(DefinitionVersion).where(
+                DefinitionVersion.key == definition.key,
+                DefinitionVersion.content_hash == definition.content_hash,
+            )
+        )
+        if row is None:
+            row = DefinitionVersion(
+                key=definition.key,
+                content_hash=definition.content_hash,
+                content=definition.content,
+                source=definition.source,
+                source_file=str(definition.file),
+            )
+            # A savepoint so that a concurrent first use (unique key) does not spoil the caller.
+            try:
+                with session.begin_nested():
+                    session.add(row)
+            except Exception:  # noqa: BLE001 - the other writer won; use its row
+                row = session.scalar(
+                    select(DefinitionVersion).where(
+                        DefinitionVersion.key == definition.key,
+                        DefinitionVersion.content_hash == definition.content_hash,
+                    )
+                )
+                if row is None:
+                    raise
+        return row
+
+
+def definition_for(request: Request) -> Definition:
+    """The definition version the request started with, compiled once per process."""
+    stored = request.definition_version
+    cache_key = (stored.key, stored.content_hash)
+    definition = _COMPILED.get(cache_key)
+    if definition is None:
+        definition = compile_definition(
+            stored.content, f"definition_versions[{stored.key}@{stored.content_hash[:12]}]",
+            stored.source,
+        )
+        _COMPILED[cache_key] = definition
+    return definition
+
+
+class _Token:
+    """The transient model a Machine moves: one per fire, never an ORM object."""
+
+    def __init__(self, state: str):
+        self.state = state
+
+
+@dataclass
+class EventOption:
+    """One event from the current state as seen by one actor."""
+
+    event: EventDef
+    allowed: bool
+    reasons: list[dict]
+
+    def to_dict(self, locale: str = "zh") -> dict:
+        """JSON form for the API."""
+        return {
+            "event": self.event.name,
+            "label": self.event.label,
+            "allowed": self.allowed,
+            "reasons": self.reasons,
+            "fields": self.event.fields,
+            "comment_required": self.event.comment_required,
+        }
+
+
+def _check_guards(event: EventDef, ctx: FireContext) -> list[dict]:
+    reasons = []
+    for bound in event.guards:
+        message = bound(ctx)
+        if message:
+            reasons.append({"code": "guard_failed", "guard": bound.target.name, "message": message})
+    return reasons
+
+
+def _context(session, request, actor, definition, event, fields, now, comment="") -> FireContext:
+    return FireContext(
+        session=session, request=request, actor=actor, definition=definition, event=event,
+        fields=fields, now=now, comment=comment,
+    )
+
+
+def _role_reason(event: EventDef) -> dict:
+    return {
+        "code": "forbidden",
+        "message": "This step needs one of the roles " + ", ".join(event.roles)
+        + " for this request's department and contract.",
+        "roles": event.roles,
+    }
+
+
+def available_events(session: Session, request: Request, actor) -> list[EventOption]:
+    """Every event leaving the current state, with ``allowed`` and the reasons when not."""
+    definition = definition_for(request)
+    roles = roles_for_request(actor, request)
+    now = utcnow()
+    options = []
+    for event in definition.events_from(request.state):
+        if not roles & set(event.roles):
+            options.append(EventOption(event, False, [_role_reason(event)]))
+            continue
+        reasons = _check_guards(event, _context(session, request, actor, definition, event, {}, now))
+        options.append(EventOption(event, not reasons, reasons))
+    return options
+
+
+def may_fire(session: Session, request: Request, actor, event_name: str) -> bool:
+    """Whether the actor could fire the event now (ignoring input fields)."""
+    return any(
+        o.allowed and o.event.name == event_name for o in available_events(session, request, actor)
+    )
+
+
+def fire(
+    session: Session,
+    request: Request,
+    event_name: str,
+    actor,
+    fields: dict | None,
+    expected_version: int,
+    comment: str = "",
+    now: datetime | None = None,
+):
+    """Fire an event; returns the new history entry.
+
+    Raises InvalidTransition, Forbidden, InvalidInput, GuardFailed or StaleVersion (SPEC §3).
+    """
+    definition = definition_for(request)
+    event = definition.events.get(event_name)
+    if event is None or request.state not in event.sources:
+        existing = [e.name for e in definition.events_from(request.state)]
+        raise InvalidTransition(
+            f"'{event_name}' is not possible from state '{request.state}'."
+            + (f" Possible here: {', '.join(existing)}." if existing else ""),
+            {"state": request.state, "event": event_name, "available": existing},
+        )
+    if not roles_for_request(actor, request) & set(event.roles):
+        raise Forbidden(_role_reason(event)["message"], {"roles": event.roles})
+
+    comment = comment or ""
+    try:
+        if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+            raise ValidationError({"comment": [f"At most {MAX_COMMENT} characters of text."]})
+        if event.comment_required and not comment.strip():
+            raise ValidationError({"comment": ["A comment is required for this step."]})
+        values = validate_fields(event.fields, fields)
+    except ValidationError as exc:
+        raise InvalidInput("Some fields are not valid.", {"fields": exc.messages}) from exc
+
+    now = now or utcnow()
+    ctx = _context(session, request, actor, definition, event, values, now, comment)
+    reasons = _check_guards(event, ctx)
+    if reasons:
+        raise GuardFailed(" ".join(r["message"] for r in reasons), {"reasons": reasons})
+
+    if expected_version != request.version:
+        raise StaleVersion(
+            f"The request changed since you loaded it (you have version {expected_version}, "
+            f"it is at {request.version}). Reload and try again.",
+            {"expected": expected_version, "current": request.version},
+        )
+
+    from_state = request.state
+    try:
+        with session.begin_nested():
+            token = _Token(from_state)
+            definition.machine.events[event.name].trigger(token, ctx=ctx)
+            request.state = token.state
+            request.version = expected_version + 1
+            request.updated_at = now
+            entry = append_entry(
+                session, request, seq=request.version, at=now, actor=actor, event=event.name,
+                from_state=from_state, to_state=token.state, fields=values, comment=comment,
+                definition_hash=definition.content_hash,
+            )
+            session.flush()
+    except StaleDataError as exc:
+        raise StaleVersion(
+            "Someone else changed this request at the same moment. Reload and try again.",
+            {"expected": expected_version},
+        ) from exc
+    return entry
+
+
+def _resolve(session: Session, model, ident, label: str):
+    if ident is None:
+        return None
+    if isinstance(ident, bool) or not isinstance(ident, int):
+        raise InvalidInput(f"{label} must be an id.", {"fields": {label: ["Not a valid id."]}})
+    row = session.get(model, ident)
+    if row is None:
+        raise InvalidInput(f"Unknown {label}.", {"fields": {label: [f"No such {label}."]}})
+    return row
+
+
+def create_request(
+    session: Session,
+    catalog: Catalog,
+    actor,
+    *,
+    kind: str,
+    contract_id: int,
+    title: str,
+    description: str = "",
+    system_id: int | None = None,
+    department_id: int | None = None,
+    fields: dict | None = None,
+    now: datetime | None = None,
+) -> Request:
+    """Create a request in its definition's initial state with its first history entry.
+
+    Raises NotFound (unknown kind), InvalidInput or Forbidden.
+    """
+    definition = catalog.get(kind)
+    problems: dict[str, list[str]] = {}
+    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
+        problems["title"] = [f"A title of 1 to {MAX_TITLE} characters is required."]
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        problems["description"] = [f"At most {MAX_DESCRIPTION} characters of text."]
+    try:
+        values = validate_fields(definition.fields, fields)
+    except ValidationError as exc:
+        problems["fields"] = exc.messages
+    if problems:
+        raise InvalidInput("Some fields are not valid.", {"fields": problems})
+
+    contract = _resolve(session, Contract, contract_id, "contract_id")
+    if contract is None:
+        raise InvalidInput("A contract is required.", {"fields": {"contract_id": ["Required."]}})
+    system = _resolve(session, System, system_id, "system_id")
+    if system is not None and system.contract_id != contract.id:
+        raise InvalidInput("That system is not under this contract.",
+                           {"fields": {"system_id": ["Not under the chosen contract."]}})
+    if department_id is None:
+        own = {a.department_id for a in actor.roles if a.role == "dept_user" and a.department_id}
+        department_id = own.pop() if len(own) == 1 else None
+    department = _resolve(session, Department, department_id, "department_id")
+
+    allowed = definition.content.get("create_roles") or []
+    roles = roles_for_contract(actor, contract, department.id if department else None)
+    if not roles & set(allowed):
+        raise Forbidden(
+            f"Raising a '{kind}' request under this contract needs one of the roles "
+            + ", ".join(allowed) + ".",
+            {"roles": allowed},
+        )
+
+    now = now or utcnow()
+    request = Request(
+        kind=kind,
+        definition_version=catalog.store(session, definition),
+        title=title.strip(),
+        description=description,
+        state=definition.initial,
+        version=1,
+        contract_id=contract.id,
+        system_id=system.id if system else None,
+        department_id=department.id if department else None,
+        submitter_id=actor.id,
+        data=values,
+        head_hash="",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    session.flush()
+    append_entry(
+        session, request, seq=1, at=now, actor=actor, event="create", from_state=None,
+        to_state=request.state,
+        fields={
+            "title": request.title, "description": description, "contract_id": contract.id,
+            "system_id": request.system_id, "department_id": request.department_id,
+            "data": values,
+        },
+        comment="", definition_hash=definition.content_hash,
+    )
+    session.flush()
+    return request

@@ -1,0 +1,182 @@
+"""Append-only, per-request hash chains, their verification and a checkpoint over all heads.
+
+Each entry's hash is ``sha256(prev_hash_hex || canonical_json(entry))``; the first entry of a
+request chains from 64 zeros. Editing, deleting or reordering any row breaks the chain at that
+row, and ``requests.head_hash`` / ``requests.version`` catch a deleted last entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import HistoryEntry, Request
+from workflow.definition import canonical_json
+
+GENESIS = "0" * 64
+
+
+def entry_payload(entry: HistoryEntry) -> dict:
+    """The fields covered by an entry's hash (everything but its own id and hashes)."""
+    return {
+        "request_id": entry.request_id,
+        "seq": entry.seq,
+        "at": format_time(entry.at),
+        "actor_id": entry.actor_id,
+        "actor": entry.actor_name,
+        "event": entry.event,
+        "from": entry.from_state,
+        "to": entry.to_state,
+        "fields": entry.fields or {},
+        "comment": entry.comment or "",
+        "definition": entry.definition_hash,
+    }
+
+
+def format_time(at: datetime) -> str:
+    """The hashed form of a timestamp: naive UTC ISO 8601 with microseconds."""
+    return at.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def compute_hash(prev_hash: str, payload: dict) -> str:
+    """SHA-256 hex over the previous hash and the canonical JSON of the payload."""
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
+
+
+def append_entry(
+    session: Session,
+    request: Request,
+    *,
+    seq: int,
+    at: datetime,
+    actor,
+    event: str,
+    from_state: str | None,
+    to_state: str,
+    fields: dict,
+    comment: str,
+    definition_hash: str,
+) -> HistoryEntry:
+    """Append the next link of the request's chain and move its head; only adds, never flushes."""
+    entry = HistoryEntry(
+        request_id=request.id,
+        seq=seq,
+        at=at.replace(tzinfo=None),
+        actor_id=actor.id if actor is not None else None,
+        actor_name=actor.username if actor is not None else "system",
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        fields=fields,
+        comment=comment,
+        definition_hash=definition_hash,
+        prev_hash=request.head_hash or GENESIS,
+    )
+    entry.entry_hash = compute_hash(entry.prev_hash, entry_payload(entry))
+    request.head_hash = entry.entry_hash
+    session.add(entry)
+    return entry
+
+
+def actors_of_event(session: Session, request: Request, event: str) -> set[int]:
+    """Ids of the users who fired ``event`` on the request."""
+    rows = session.scalars(
+        select(HistoryEntry.actor_id).where(
+            HistoryEntry.request_id == request.id, HistoryEntry.event == event
+        )
+    )
+    return {r for r in rows if r is not None}
+
+
+@dataclass
+class ChainProblem:
+    """The first bad entry of one request's chain."""
+
+    request_id: int
+    seq: int | None
+    entry_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"request {self.request_id}"
+        if self.seq is not None:
+            where += f", entry #{self.seq}"
+        if self.entry_id is not None:
+            where += f" (history id {self.entry_id})"
+        return f"{where}: {self.problem}"
+
+
+def _verify_chain(request_id: int, version: int, head: str, entries: list) -> ChainProblem | None:
+    prev = GENESIS
+    for expected_seq, entry in enumerate(entries, start=1):
+        if entry.seq != expected_seq:
+            missing = "deleted or reordered" if entry.seq > expected_seq else "reordered"
+            return ChainProblem(request_id, expected_seq, entry.id,
+                                f"entry #{expected_seq} is missing ({missing}); found #{entry.seq}")
+        if entry.prev_hash != prev:
+            return ChainProblem(request_id, entry.seq, entry.id,
+                                "does not chain from the entry before it (reordered or replaced)")
+        if compute_hash(entry.prev_hash, entry_payload(entry)) != entry.entry_hash:
+            return ChainProblem(request_id, entry.seq, entry.id,
+                                "content does not match its hash (edited)")
+        prev = entry.entry_hash
+    if len(entries) != version or prev != head:
+        return ChainProblem(request_id, len(entries) + 1, None,
+                            f"chain ends at entry #{len(entries)} but the request is at version "
+                            f"{version}: its last entries were deleted")
+    return None
+
+
+def iter_chain_problems(session: Session, batch: int = 500) -> Iterator[tuple[int, ChainProblem | None]]:
+    """Verify every request's chain in id order; yields (entries checked, problem or None)."""
+    last_id = 0
+    while True:
+        requests = session.execute(
+            select(Request.id, Request.version, Request.head_hash)
+            .where(Request.id > last_id).order_by(Request.id).limit(batch)
+        ).all()
+        if not requests:
+            return
+        ids = [r.id for r in requests]
+        by_request: dict[int, list] = {i: [] for i in ids}
+        rows = session.execute(
+            select(HistoryEntry).where(HistoryEntry.request_id.in_(ids))
+            .order_by(HistoryEntry.request_id, HistoryEntry.id)
+            .execution_options(yield_per=2000)
+        ).scalars()
+        for entry in rows:
+            by_request[entry.request_id].append(entry)
+        for r in requests:
+            entries = by_request[r.id]
+            yield len(entries), _verify_chain(r.id, r.version, r.head_hash, entries)
+        session.expunge_all()
+        last_id = ids[-1]
+
+
+def verify_all(session: Session) -> tuple[int, int, ChainProblem | None]:
+    """Walk every chain; returns (requests, entries, first problem or None)."""
+    requests = entries = 0
+    for count, problem in iter_chain_problems(session):
+        requests += 1
+        entries += count
+        if problem is not None:
+            return requests, entries, problem
+    return requests, entries, None
+
+
+def checkpoint(session: Session) -> tuple[str, int]:
+    """One SHA-256 over every chain head, in request order; returns (digest, number of chains)."""
+    digest = hashlib.sha256()
+    count = 0
+    rows = session.execute(
+        select(Request.id, Request.version, Request.head_hash).order_by(Request.id)
+    )
+    for row in rows:
+        digest.update(f"{row.id}:{row.version}:{row.head_hash}\n".encode("ascii"))
+        count += 1
+    return digest.hexdigest(), count

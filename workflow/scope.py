@@ -1,0 +1,61 @@
+"""Which of an actor's roles apply to a given request or contract (SPEC §5 scope rules)."""
+
+from __future__ import annotations
+
+from models.people import VENDOR_ROLES
+
+
+def assignment_covers(assignment, *, department_id, contract_id, vendor_id) -> bool:
+    """Whether one role assignment's scope covers a record with these owners."""
+    if assignment.role == "dept_user" and assignment.department_id is None:
+        return False
+    if assignment.role in VENDOR_ROLES and not (assignment.vendor_id or assignment.contract_id):
+        return False
+    if assignment.department_id is not None and assignment.department_id != department_id:
+        return False
+    if assignment.contract_id is not None and assignment.contract_id != contract_id:
+        return False
+    return not (assignment.vendor_id is not None and assignment.vendor_id != vendor_id)
+
+
+def roles_for_request(actor, request) -> set[str]:
+    """Roles of the actor whose scope covers the request (none when inactive or locked)."""
+    if actor is None or not actor.is_active or actor.locked_at is not None:
+        return set()
+    vendor_id = request.contract.vendor_id if request.contract is not None else None
+    return {
+        a.role
+        for a in actor.roles
+        if assignment_covers(
+            a,
+            department_id=request.department_id,
+            contract_id=request.contract_id,
+            vendor_id=vendor_id,
+        )
+    }
+
+
+def roles_for_contract(actor, contract, department_id=None) -> set[str]:
+    """Roles of the actor that cover a new record under ``contract`` (and department)."""
+    if actor is None or not actor.is_active or actor.locked_at is not None:
+        return set()
+    return {
+        a.role
+        for a in actor.roles
+        if (a.role != "dept_user" or a.department_id == department_id)
+        and assignment_covers(
+            a,
+            department_id=department_id if a.department_id is not None else None,
+            contract_id=contract.id,
+            vendor_id=contract.vendor_id,
+        )
+    }
+
+
+def can_see_request(actor, request) -> bool:
+    """Whether the actor may read the request at all (any covering role, or the auditor)."""
+    if actor is None:
+        return False
+    if "auditor" in actor.role_names():
+        return True
+    return bool(roles_for_request(actor, request))
