@@ -53,3 +53,9 @@ class GuardFailed(WorkflowError):
     """One or more guards refused; ``details['reasons']`` names each guard and why."""
 
     code, status = "guard_failed", 422
+
+
+class TooLarge(WorkflowError):
+    """An upload exceeds the configured size limit."""
+
+    code, status = "too_large", 413

@@ -58,4 +58,57 @@ def can_see_request(actor, request) -> bool:
         return False
     if "auditor" in actor.role_names():
         return True
-    return bool(roles_for_request(actor, request))
+    # sys_admin and sec_admin manage accounts and contracts, not requests (三权分立).
+    return bool(roles_for_request(actor, request) - {"sys_admin", "sec_admin"})
+
+
+def request_scope_clause(actor):
+    """A SQL condition selecting the requests the actor may see (false when none)."""
+    from sqlalchemy import and_, false, or_, select, true
+
+    from models import Contract, Request
+
+    if actor is None or not actor.is_active or actor.locked_at is not None:
+        return false()
+    if "auditor" in actor.role_names():
+        return true()
+    clauses = []
+    for a in actor.roles:
+        if a.role == "dept_user" and a.department_id is None:
+            continue
+        if a.role in VENDOR_ROLES and not (a.vendor_id or a.contract_id):
+            continue
+        if a.role in ("sys_admin", "sec_admin"):
+            continue
+        parts = []
+        if a.department_id is not None:
+            parts.append(Request.department_id == a.department_id)
+        if a.contract_id is not None:
+            parts.append(Request.contract_id == a.contract_id)
+        if a.vendor_id is not None:
+            parts.append(Request.contract_id.in_(
+                select(Contract.id).where(Contract.vendor_id == a.vendor_id)
+            ))
+        clauses.append(and_(*parts) if parts else true())
+    return or_(*clauses) if clauses else false()
+
+
+def contract_scope_clause(actor):
+    """A SQL condition selecting the contracts the actor may see."""
+    from sqlalchemy import false, or_, true
+
+    from models import Contract
+
+    if actor is None or not actor.is_active or actor.locked_at is not None:
+        return false()
+    clauses = []
+    for a in actor.roles:
+        if a.role in VENDOR_ROLES:
+            if a.contract_id is not None:
+                clauses.append(Contract.id == a.contract_id)
+            elif a.vendor_id is not None:
+                clauses.append(Contract.vendor_id == a.vendor_id)
+        else:
+            # Hospital staff and administrators see every contract of the hospital.
+            clauses.append(true())
+    return or_(*clauses) if clauses else false()

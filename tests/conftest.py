@@ -1,0 +1,201 @@
+"""Fixtures: a migrated database (SQLite by default, PostgreSQL via TEST_DATABASE_URL),
+the app, client and CLI runner, and a small hospital "world" built by factories."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+
+from models import Base, Contract, Department, Release, System, Vendor
+from web import create_app
+from web.db import make_engine
+from workflow.accounts import create_user, issue_token
+
+ROOT = Path(__file__).resolve().parent.parent
+IS_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """A freshly migrated database for the whole run."""
+    from migrations import upgrade
+
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    if _is_postgres(url):
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        finally:
+            engine.dispose()
+    upgrade(url, "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_only(database_url):
+    """For tests that need PostgreSQL: skipped with a reason locally, a failure under CI."""
+    if not _is_postgres(database_url):
+        if IS_CI:
+            pytest.fail("CI=true but TEST_DATABASE_URL is not PostgreSQL")
+        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL=postgresql+psycopg://…")
+
+
+def _truncate(engine) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def app(database_url, engine, tmp_path):
+    """A fresh app on the shared database; every table is emptied afterwards."""
+    application = create_app({
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test",
+        "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
+        "MAX_UPLOAD_BYTES": 2 * 1024 * 1024,
+    })
+    yield application
+    application.extensions["changeflow.engine"].dispose()
+    _truncate(engine)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def catalog(app):
+    return app.extensions["changeflow.catalog"]
+
+
+@pytest.fixture
+def db(app):
+    """A session for direct use; the test commits when it wants rows visible to others."""
+    session = sessionmaker(app.extensions["changeflow.engine"], expire_on_commit=False)()
+    yield session
+    session.close()
+
+
+ROLE_SCOPES = {
+    # username → (roles, department code, vendor code)
+    "dept_user": (["dept_user"], "cardiology", None),
+    "other_dept_user": (["dept_user"], "lab", None),
+    "it_staff": (["it_staff"], None, None),
+    "it_staff2": (["it_staff"], None, None),
+    "it_signer": (["it_signer"], None, None),
+    "it_dba": (["it_dba"], None, None),
+    "it_dba2": (["it_dba"], None, None),
+    "vendor_engineer": (["vendor_engineer"], None, "vendor_a"),
+    "vendor_manager": (["vendor_manager"], None, "vendor_a"),
+    "other_vendor": (["vendor_engineer", "vendor_manager"], None, "vendor_b"),
+    "sys_admin": (["sys_admin"], None, None),
+    "sec_admin": (["sec_admin"], None, None),
+    "auditor": (["auditor"], None, None),
+}
+
+
+@dataclass
+class World:
+    """A small hospital: departments, two vendors, one contract each, users per role."""
+
+    session: object
+    users: dict = field(default_factory=dict)
+    tokens: dict = field(default_factory=dict)
+    departments: dict = field(default_factory=dict)
+    contract: Contract | None = None
+    other_contract: Contract | None = None
+    system: System | None = None
+
+    def user(self, name):
+        return self.users[name]
+
+    def auth(self, name) -> dict:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+
+PASSWORD = "correct horse battery"
+
+
+@functools.cache
+def _test_password_hash() -> str:
+    from workflow.accounts import hash_password
+
+    return hash_password(PASSWORD)
+
+
+def build_world(session, policy_document: dict | None = None) -> World:
+    """Factory: the standard test hospital, committed."""
+    from workflow.policy import load_policy_dir
+
+    policies = load_policy_dir(ROOT / "definitions" / "policies")
+    z = policies["zhanjiang_followup"]
+    world = World(session=session)
+    for code, name in (("it", "信息科"), ("cardiology", "心内科"), ("lab", "检验科")):
+        dept = Department(code=code, name=name)
+        session.add(dept)
+        world.departments[code] = dept
+    va, vb = Vendor(code="vendor_a", name="Vendor A"), Vendor(code="vendor_b", name="Vendor B")
+    session.add_all([va, vb])
+    session.flush()
+    world.contract = Contract(
+        code="C-A", name="Contract A", vendor_id=va.id, start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31), policy_key=z.key, policy_hash=z.content_hash,
+        policy=policy_document or z.document)
+    world.other_contract = Contract(
+        code="C-B", name="Contract B", vendor_id=vb.id, start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31), policy_key=z.key, policy_hash=z.content_hash,
+        policy=z.document)
+    session.add_all([world.contract, world.other_contract])
+    session.flush()
+    world.system = System(code="sys_a", name="System A", vendor_id=va.id,
+                          contract_id=world.contract.id, current_version="1.0.0")
+    world.system.releases.append(Release(version="1.1.0", released_on=date(2026, 6, 1)))
+    session.add(world.system)
+    session.flush()
+    for username, (roles, dept, vendor) in ROLE_SCOPES.items():
+        # One argon2id hash for all test users: hashing costs ~50 ms by design.
+        user = create_user(session, username, None, roles, department=dept, vendor=vendor)
+        user.password_hash = _test_password_hash()
+        world.users[username] = user
+        world.tokens[username] = issue_token(session, user, "test")
+    session.commit()
+    return world
+
+
+@pytest.fixture
+def world(db) -> World:
+    return build_world(db)

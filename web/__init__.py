@@ -1,0 +1,61 @@
+"""Flask application factory (flaskr style: no side effects at import)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app; settings from defaults, ``CHANGEFLOW_*``/``DATABASE_URL`` env, then tests."""
+    app = Flask(__name__, instance_path=os.environ.get("CHANGEFLOW_INSTANCE") or str(ROOT / "instance"))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("CHANGEFLOW_SECRET_KEY") or None,
+        DATABASE_URL=os.environ.get("DATABASE_URL")
+        or f"sqlite:///{Path(app.instance_path) / 'changeflow.sqlite3'}",
+        DEFINITIONS_DIR=os.environ.get("CHANGEFLOW_DEFINITIONS") or str(ROOT / "definitions"),
+        ATTACHMENTS_DIR=str(Path(app.instance_path) / "attachments"),
+        MAX_UPLOAD_BYTES=int(os.environ.get("CHANGEFLOW_MAX_UPLOAD_MB", "50")) * 1024 * 1024,
+        DEMO_MODE=os.environ.get("CHANGEFLOW_DEMO") == "1",
+        JSON_AS_ASCII=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("CHANGEFLOW_SECURE_COOKIES") == "1",
+    )
+    if test_config:
+        app.config.update(test_config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    # Leave room for the multipart envelope around the largest allowed upload.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
+
+    from web import auth, db, pages
+    from web.api import init_app as init_api
+    from workflow.engine import Catalog
+
+    db.init_app(app)
+    auth.init_app(app)
+    app.extensions["changeflow.catalog"] = Catalog(Path(app.config["DEFINITIONS_DIR"]) / "workflows")
+    init_api(app)
+    app.register_blueprint(pages.bp)
+
+    from web.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _instance_secret(instance: Path) -> str:
+    """A per-installation secret kept in the instance folder (created once, mode 0600)."""
+    import secrets
+
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,45 @@
+"""One error shape for the whole API (SPEC §4), never a 500 for bad input."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from workflow.errors import WorkflowError
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+}
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None):
+    """A JSON error response in the SPEC §4 shape."""
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return jsonify(body), status
+
+
+def register(app: Flask) -> None:
+    """Map domain errors and HTTP errors under /api to the JSON shape."""
+
+    @app.errorhandler(WorkflowError)
+    def _workflow_error(exc: WorkflowError):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if not request.path.startswith("/api/"):
+            return exc
+        status = exc.code or 500
+        message = {
+            413: "The upload is larger than the allowed size.",
+            404: "There is no such resource.",
+        }.get(status, exc.description or exc.name)
+        return error_response(status, HTTP_CODES.get(status, "error"), message)

@@ -1,0 +1,197 @@
+"""Input and output schemas of the API; /openapi.json is generated from these."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+
+class Strict(Schema):
+    """Input schemas refuse unknown keys."""
+
+    class Meta:
+        unknown = RAISE
+
+
+# ----------------------------------------------------------------- input
+
+
+class RequestCreateIn(Strict):
+    kind = fields.String(required=True, validate=validate.Length(max=60))
+    contract_id = fields.Integer(required=True, strict=True)
+    system_id = fields.Integer(strict=True, allow_none=True)
+    department_id = fields.Integer(strict=True, allow_none=True)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    description = fields.String(load_default="", validate=validate.Length(max=20000))
+    fields_ = fields.Dict(keys=fields.String(), data_key="fields", load_default=dict)
+
+
+class EventIn(Strict):
+    version = fields.Integer(required=True, strict=True)
+    fields_ = fields.Dict(keys=fields.String(), data_key="fields", load_default=dict)
+    comment = fields.String(load_default="", validate=validate.Length(max=10000))
+
+
+class RequestListQuery(Strict):
+    kind = fields.String(validate=validate.Length(max=60))
+    state = fields.String(validate=validate.Length(max=60))
+    contract_id = fields.Integer()
+    system_id = fields.Integer()
+    department_id = fields.Integer()
+    q = fields.String(validate=validate.Length(max=200))
+    created_from = fields.Date()
+    created_to = fields.Date()
+    sort = fields.String(load_default="-id", validate=validate.OneOf(
+        ["id", "-id", "created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=200))
+
+
+class AttachmentIn(Strict):
+    kind = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    version = fields.Integer()
+
+
+# ----------------------------------------------------------------- output
+
+
+class LabelOut(Schema):
+    zh = fields.String()
+    en = fields.String()
+
+
+class ErrorBody(Schema):
+    code = fields.String(metadata={"description": "stable machine code, e.g. stale_version"})
+    message = fields.String()
+    details = fields.Dict()
+
+
+class ErrorOut(Schema):
+    error = fields.Nested(ErrorBody)
+
+
+class RoleOut(Schema):
+    role = fields.String()
+    department_id = fields.Integer(allow_none=True)
+    vendor_id = fields.Integer(allow_none=True)
+    contract_id = fields.Integer(allow_none=True)
+
+
+class MeOut(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    locale = fields.String()
+    roles = fields.List(fields.Nested(RoleOut))
+
+
+class ContractOut(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    vendor_id = fields.Integer()
+    vendor_name = fields.Function(lambda c: c.vendor.name)
+    start_date = fields.Date()
+    end_date = fields.Date()
+    policy_key = fields.String()
+    policy_hash = fields.String()
+    policy = fields.Dict()
+
+
+class ReleaseOut(Schema):
+    version = fields.String()
+    released_on = fields.Date()
+    notes = fields.String()
+
+
+class SystemOut(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    vendor_id = fields.Integer()
+    contract_id = fields.Integer()
+    current_version = fields.String(allow_none=True)
+    last_upgrade_at = fields.DateTime(allow_none=True)
+    releases = fields.List(fields.Nested(ReleaseOut))
+
+
+class AttachmentOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    uploaded_by = fields.Function(lambda a: a.uploaded_by.username)
+    uploaded_at = fields.DateTime()
+
+
+class EventOptionOut(Schema):
+    event = fields.String()
+    label = fields.Nested(LabelOut)
+    allowed = fields.Boolean()
+    reasons = fields.List(fields.Dict(), metadata={"description": "why not allowed: code, message"})
+    fields_ = fields.Dict(data_key="fields", metadata={"description": "input fields the event takes"})
+    comment_required = fields.Boolean()
+
+
+class RequestOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    title = fields.String()
+    description = fields.String()
+    state = fields.String()
+    state_label = fields.Nested(LabelOut)
+    final = fields.Boolean()
+    version = fields.Integer()
+    definition_version = fields.String(metadata={"description": "content hash of the definition"})
+    contract_id = fields.Integer()
+    system_id = fields.Integer(allow_none=True)
+    department_id = fields.Integer(allow_none=True)
+    submitter = fields.String()
+    assignee = fields.String(allow_none=True)
+    fields_ = fields.Dict(data_key="fields")
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    attachments = fields.List(fields.Nested(AttachmentOut))
+    available_events = fields.List(fields.Nested(EventOptionOut))
+
+
+class RequestPageOut(Schema):
+    items = fields.List(fields.Nested(RequestOut(exclude=("available_events", "attachments"))))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+
+
+class HistoryEntryOut(Schema):
+    seq = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String(attribute="actor_name")
+    event = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String()
+    fields_ = fields.Dict(data_key="fields", attribute="fields")
+    comment = fields.String()
+    definition_hash = fields.String()
+    prev_hash = fields.String()
+    entry_hash = fields.String()
+
+
+class HistoryOut(Schema):
+    request_id = fields.Integer()
+    head_hash = fields.String()
+    entries = fields.List(fields.Nested(HistoryEntryOut))
+
+
+class DefinitionSummaryOut(Schema):
+    key = fields.String()
+    title = fields.Nested(LabelOut)
+    version = fields.String()
+    initial = fields.String()
+    states = fields.List(fields.String())
+
+
+class DefinitionOut(DefinitionSummaryOut):
+    content = fields.Dict()
+    mermaid = fields.String()

@@ -1,0 +1,220 @@
+"""API views: parse → authorise → call one operation → render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import math
+
+from flask import Blueprint, current_app, jsonify, request, send_file
+from flask_login import login_required
+from marshmallow import Schema, ValidationError
+
+from web.api import schemas as s
+from web.auth import current_actor
+from web.db import get_session
+from workflow import attachments as attachment_ops
+from workflow import engine, queries
+from workflow.errors import InvalidInput, NotFound
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _catalog() -> engine.Catalog:
+    return current_app.extensions["changeflow.catalog"]
+
+
+def parse_json(schema: Schema) -> dict:
+    """Load the JSON body with a schema; raises InvalidInput (malformed JSON included)."""
+    body = request.get_json(silent=True)
+    if body is None:
+        raise InvalidInput("The body must be a JSON object (Content-Type: application/json).",
+                           {"fields": {"_body": ["Malformed or missing JSON."]}})
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object.", {"fields": {"_body": ["Not an object."]}})
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise InvalidInput("Some fields are not valid.", {"fields": exc.messages}) from exc
+
+
+def parse_args(schema: Schema) -> dict:
+    """Load query-string arguments with a schema; raises InvalidInput."""
+    try:
+        return schema.load(request.args.to_dict())
+    except ValidationError as exc:
+        raise InvalidInput("Some query parameters are not valid.", {"fields": exc.messages}) from exc
+
+
+def render_request(req, with_events: bool = True) -> dict:
+    """A request in its API form, with the actor's available events."""
+    definition = engine.definition_for(req)
+    state = definition.states.get(req.state, {})
+    data = {
+        "id": req.id, "kind": req.kind, "title": req.title, "description": req.description,
+        "state": req.state, "state_label": state.get("label"), "final": bool(state.get("final")),
+        "version": req.version, "definition_version": req.definition_version.content_hash,
+        "contract_id": req.contract_id, "system_id": req.system_id,
+        "department_id": req.department_id, "submitter": req.submitter.username,
+        "assignee": req.assignee.username if req.assignee else None, "fields_": req.data or {},
+        "created_at": req.created_at, "updated_at": req.updated_at,
+    }
+    if not with_events:
+        return s.RequestOut(exclude=("available_events", "attachments")).dump(data)
+    data["attachments"] = [a for a in req.attachments if a.removed_at is None]
+    data["available_events"] = [
+        {**o.to_dict(), "fields_": o.event.fields}
+        for o in engine.available_events(get_session(), req, current_actor())
+    ]
+    return s.RequestOut().dump(data)
+
+
+@bp.get("/me")
+@login_required
+def me():
+    """The caller and their roles."""
+    return jsonify(s.MeOut().dump(current_actor()))
+
+
+@bp.get("/definitions")
+@login_required
+def list_definitions():
+    """The current workflow definitions."""
+    return jsonify([_definition_summary(d) for d in _catalog().current.values()])
+
+
+@bp.get("/definitions/<key>")
+@login_required
+def get_definition(key: str):
+    """One definition with its content and Mermaid diagram."""
+    d = _catalog().get(key)
+    return jsonify(s.DefinitionOut().dump(
+        {**_definition_summary(d), "content": d.content, "mermaid": d.mermaid()}))
+
+
+def _definition_summary(d) -> dict:
+    return s.DefinitionSummaryOut().dump({
+        "key": d.key, "title": d.title, "version": d.content_hash, "initial": d.initial,
+        "states": list(d.states),
+    })
+
+
+@bp.get("/contracts")
+@login_required
+def list_contracts():
+    """Contracts the caller may see."""
+    return jsonify(s.ContractOut(many=True).dump(
+        queries.visible_contracts(get_session(), current_actor())))
+
+
+@bp.get("/systems")
+@login_required
+def list_systems():
+    """Systems under the caller's contracts, with their releases."""
+    return jsonify(s.SystemOut(many=True).dump(
+        queries.visible_systems(get_session(), current_actor())))
+
+
+@bp.post("/requests")
+@login_required
+def create_request():
+    """Raise a new request."""
+    args = parse_json(s.RequestCreateIn())
+    req = engine.create_request(
+        get_session(), _catalog(), current_actor(), kind=args["kind"],
+        contract_id=args["contract_id"], system_id=args.get("system_id"),
+        department_id=args.get("department_id"), title=args["title"],
+        description=args["description"], fields=args["fields_"],
+    )
+    return jsonify(render_request(req)), 201
+
+
+@bp.get("/requests")
+@login_required
+def list_requests():
+    """A page of the requests the caller may see."""
+    args = parse_args(s.RequestListQuery())
+    items, total = queries.list_requests(get_session(), current_actor(), args)
+    return jsonify(s.RequestPageOut().dump({
+        "items": [render_request(r, with_events=False) for r in items],
+        "page": args["page"], "per_page": args["per_page"], "total": total,
+        "pages": math.ceil(total / args["per_page"]) if total else 0,
+    }))
+
+
+@bp.get("/requests/<int:request_id>")
+@login_required
+def get_request(request_id: int):
+    """One request with the caller's available events."""
+    return jsonify(render_request(queries.get_request(get_session(), current_actor(), request_id)))
+
+
+@bp.post("/requests/<int:request_id>/events/<event>")
+@login_required
+def fire_event(request_id: int, event: str):
+    """Fire an event at the version the caller saw."""
+    args = parse_json(s.EventIn())
+    session = get_session()
+    req = queries.get_request(session, current_actor(), request_id)
+    engine.fire(session, req, event, current_actor(), args["fields_"], args["version"],
+                args["comment"])
+    return jsonify(render_request(req))
+
+
+@bp.get("/requests/<int:request_id>/history")
+@login_required
+def get_history(request_id: int):
+    """The request's hash-chained history."""
+    session = get_session()
+    req = queries.get_request(session, current_actor(), request_id)
+    return jsonify(s.HistoryOut().dump({
+        "request_id": req.id, "head_hash": req.head_hash,
+        "entries": queries.history_of(session, req),
+    }))
+
+
+@bp.post("/requests/<int:request_id>/attachments")
+@login_required
+def add_attachment(request_id: int):
+    """Attach a document (multipart: file, kind, optional version)."""
+    upload = request.files.get("file")
+    try:
+        args = s.AttachmentIn().load(request.form.to_dict())
+    except ValidationError as exc:
+        raise InvalidInput("Some fields are not valid.", {"fields": exc.messages}) from exc
+    if upload is None:
+        raise InvalidInput("Send the document as multipart field 'file'.",
+                           {"fields": {"file": ["Missing file."]}})
+    session = get_session()
+    req = queries.get_request(session, current_actor(), request_id)
+    attachment = attachment_ops.add_attachment(
+        session, req, current_actor(), kind=args["kind"], filename=upload.filename or "",
+        stream=upload.stream, storage_dir=current_app.config["ATTACHMENTS_DIR"],
+        max_bytes=current_app.config["MAX_UPLOAD_BYTES"], expected_version=args.get("version"),
+    )
+    return jsonify(s.AttachmentOut().dump(attachment)), 201
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def download_attachment(attachment_id: int):
+    """Download a document after re-checking its SHA-256."""
+    attachment = queries.get_attachment(get_session(), current_actor(), attachment_id)
+    try:
+        path = attachment_ops.open_attachment(current_app.config["ATTACHMENTS_DIR"], attachment)
+    except (OSError, ValueError) as exc:
+        current_app.logger.error("attachment %s refused: %s", attachment.id, exc)
+        raise NotFound("The stored file is missing or no longer matches its SHA-256; "
+                       "it is withheld. IT has been told.",
+                       {"attachment_id": attachment.id}) from exc
+    response = send_file(path, mimetype=attachment.content_type, as_attachment=True,
+                         download_name=attachment.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Checksum-SHA256"] = attachment.sha256
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3 description generated from the marshmallow schemas."""
+    from web.api.openapi import build_spec
+
+    return jsonify(build_spec())

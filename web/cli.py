@@ -1,0 +1,226 @@
+"""The ``changeflow`` command (SPEC §4); also reachable as ``flask --app web …``.
+
+Each command owns its transaction: operations flush, the command commits once.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+
+from workflow.errors import WorkflowError
+from workflow.yamlsource import DefinitionError
+
+
+@contextmanager
+def transaction():
+    """A session that commits on success and rolls back on any error."""
+    maker = current_app.extensions["changeflow.sessionmaker"]
+    with maker() as session, session.begin():
+        yield session
+
+
+def _fail(message: str, code: int = 1):
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+db_cli = AppGroup("db", help="Database schema.")
+
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str):
+    """Apply Alembic migrations up to REVISION."""
+    from migrations import upgrade
+
+    upgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"database at {revision}")
+
+
+definitions_cli = AppGroup("definitions", help="Workflow definitions.")
+
+
+@definitions_cli.command("check")
+@click.argument("path", required=False)
+def definitions_check(path: str | None):
+    """Check every definition (or the file/folder PATH); exit 1 naming file, line, problem."""
+    from workflow.policy import load_policy_dir
+
+    from workflow.definition import load_definition_dir, load_definition_file
+
+    root = Path(current_app.config["DEFINITIONS_DIR"])
+    try:
+        if path is None:
+            found = load_definition_dir(root / "workflows")
+            policies = load_policy_dir(root / "policies")
+            names = [f"{k} {d.content_hash[:12]}" for k, d in found.items()]
+            names += [f"policy {k} {p.content_hash[:12]}" for k, p in policies.items()]
+        elif Path(path).is_dir():
+            names = [f"{k} {d.content_hash[:12]}" for k, d in load_definition_dir(path).items()]
+        else:
+            d = load_definition_file(path)
+            names = [f"{d.key} {d.content_hash[:12]}"]
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    for name in names:
+        click.echo(f"ok  {name}")
+
+
+@definitions_cli.command("diagram")
+@click.argument("key")
+def definitions_diagram(key: str):
+    """Print the Mermaid state diagram of definition KEY."""
+    try:
+        click.echo(current_app.extensions["changeflow.catalog"].get(key).mermaid())
+    except WorkflowError as exc:
+        _fail(exc.message)
+
+
+users_cli = AppGroup("users", help="Accounts and API tokens.")
+
+
+@users_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--role", "roles", required=True, multiple=True, help="repeat for several roles")
+@click.option("--department", help="department code (dept_user)")
+@click.option("--vendor", help="vendor code (vendor roles)")
+@click.option("--contract", help="contract code (limits the roles to one contract)")
+@click.option("--display-name", default="")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def users_create(username, roles, department, vendor, contract, display_name, password_stdin):
+    """Create a user with roles in one scope."""
+    from workflow.accounts import create_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        with transaction() as session:
+            create_user(session, username, password, list(roles), display_name=display_name,
+                        department=department, vendor=vendor, contract=contract)
+    except WorkflowError as exc:
+        _fail(exc.message)
+    click.echo(f"created {username} ({', '.join(roles)})")
+
+
+@users_cli.command("token")
+@click.argument("username")
+@click.option("--name", default="cli", help="a label for the token")
+def users_token(username: str, name: str):
+    """Print a new API token for USERNAME (stored only as its SHA-256)."""
+    from workflow.accounts import find_user, issue_token
+
+    try:
+        with transaction() as session:
+            raw = issue_token(session, find_user(session, username), name)
+    except WorkflowError as exc:
+        _fail(exc.message)
+    click.echo(raw)
+
+
+@users_cli.command("revoke-tokens")
+@click.argument("username")
+def users_revoke_tokens(username: str):
+    """Revoke every API token of USERNAME."""
+    from workflow.accounts import find_user, revoke_tokens
+
+    try:
+        with transaction() as session:
+            count = revoke_tokens(session, find_user(session, username))
+    except WorkflowError as exc:
+        _fail(exc.message)
+    click.echo(f"revoked {count} token(s)")
+
+
+audit_cli = AppGroup("audit", help="The hash-chained history.")
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    """Walk every chain; exit 1 naming the first edited, deleted or reordered entry."""
+    from workflow.history import verify_all
+
+    with transaction() as session:
+        requests, entries, problem = verify_all(session)
+    if problem is not None:
+        _fail(f"FAILED after {requests} request(s), {entries} entries: {problem}")
+    click.echo(f"ok: {requests} request(s), {entries} history entries verified")
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint():
+    """Print one SHA-256 over every chain head (print it on acceptance forms)."""
+    from models import utcnow
+    from workflow.history import checkpoint
+
+    with transaction() as session:
+        digest, count = checkpoint(session)
+    click.echo(f"{digest}  {count} chain(s)  {utcnow().isoformat(timespec='seconds')}Z")
+
+
+def _serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return app
+
+    click.echo(f"serving changeflow on http://{host}:{port}/")
+    _Server().run()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=4, show_default=True, type=int)
+def serve(host, port, workers, threads):
+    """Serve the application with gunicorn."""
+    _serve(current_app._get_current_object(), host, port, workers, threads)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="only migrate and load the demo data")
+def demo(host, port, no_serve):
+    """Create the database if needed, load the demo hospital (idempotent) and serve it."""
+    from migrations import upgrade
+    from workflow.demo import load_demo
+
+    app = current_app._get_current_object()
+    upgrade(app.config["DATABASE_URL"], "head")
+    with transaction() as session:
+        summary = load_demo(session, app.extensions["changeflow.catalog"],
+                            Path(app.config["DEFINITIONS_DIR"]) / "policies",
+                            Path(app.config["ATTACHMENTS_DIR"]))
+    click.echo(summary)
+    if not no_serve:
+        app.config["DEMO_MODE"] = True
+        _serve(app, host, port, workers=2, threads=4)
+
+
+def register_commands(app: Flask) -> None:
+    """Attach every command group to the app's CLI."""
+    for command in (db_cli, definitions_cli, users_cli, audit_cli, serve, demo):
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``changeflow`` console script."""
+    from web import create_app
+
+    FlaskGroup(create_app=create_app, add_default_commands=False,
+               help="changeflow: hospital IT maintenance contracts.")(prog_name="changeflow")

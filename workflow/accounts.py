@@ -1,0 +1,150 @@
+"""Users, roles and API tokens: argon2id for passwords, SHA-256 for random 256-bit tokens.
+
+A password hash costs tens of milliseconds by design; doing it on every API call would cap
+throughput near 10 requests per second, so API tokens are random and only hashed with SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import ApiToken, Contract, Department, RoleAssignment, User, Vendor, utcnow
+from models.people import ROLES, VENDOR_ROLES
+from workflow.errors import InvalidInput, NotFound
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+MIN_PASSWORD = 10
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash of a password; raises InvalidInput when it is too short."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise InvalidInput(
+            f"A password needs at least {MIN_PASSWORD} characters.",
+            {"fields": {"password": [f"At least {MIN_PASSWORD} characters."]}},
+        )
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str, demo_mode: bool = False) -> bool:
+    """Whether the password is right; demo accounts only sign in in demo mode. Never raises."""
+    if user is None or not user.password_hash or not user.is_active or user.locked_at:
+        return False
+    if user.is_demo and not demo_mode:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _by_code(session: Session, model, code: str | None, label: str):
+    if code is None:
+        return None
+    row = session.scalar(select(model).where(model.code == code))
+    if row is None:
+        raise NotFound(f"There is no {label} '{code}'.", {label: code})
+    return row
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str | None,
+    roles: list[str],
+    *,
+    display_name: str = "",
+    department: str | None = None,
+    vendor: str | None = None,
+    contract: str | None = None,
+    is_demo: bool = False,
+) -> User:
+    """Create a user holding ``roles`` within one scope; raises InvalidInput or NotFound."""
+    if not username or len(username) > 80 or not username.replace("_", "").replace(".", "").isalnum():
+        raise InvalidInput("Usernames are 1–80 letters, digits, '.' or '_'.",
+                           {"fields": {"username": ["Invalid username."]}})
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise InvalidInput(f"User '{username}' already exists.",
+                           {"fields": {"username": ["Already taken."]}})
+    dept = _by_code(session, Department, department, "department")
+    vend = _by_code(session, Vendor, vendor, "vendor")
+    contr = _by_code(session, Contract, contract, "contract")
+    for role in roles:
+        if role not in ROLES:
+            raise InvalidInput(f"Unknown role '{role}' (known: {', '.join(ROLES)}).",
+                               {"fields": {"role": ["Unknown role."]}})
+        if role == "dept_user" and dept is None:
+            raise InvalidInput("A department user needs --department.",
+                               {"fields": {"department": ["Required for dept_user."]}})
+        if role in VENDOR_ROLES and vend is None and contr is None:
+            raise InvalidInput("A vendor user needs --vendor or --contract.",
+                               {"fields": {"vendor": ["Required for vendor roles."]}})
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password) if password is not None else None,
+        is_demo=is_demo,
+    )
+    session.add(user)
+    for role in roles:
+        user.roles.append(RoleAssignment(
+            role=role,
+            department_id=dept.id if dept and role == "dept_user" else None,
+            vendor_id=vend.id if vend and role in VENDOR_ROLES else None,
+            contract_id=contr.id if contr else None,
+        ))
+    session.flush()
+    return user
+
+
+def token_digest(raw: str) -> str:
+    """SHA-256 hex of a raw API token."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, user: User, name: str = "") -> str:
+    """Create a random 256-bit API token; returns the raw value (shown once, stored hashed)."""
+    raw = "cf_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_sha256=token_digest(raw), name=name))
+    session.flush()
+    return raw
+
+
+def revoke_tokens(session: Session, user: User) -> int:
+    """Revoke every live token of a user; returns how many."""
+    tokens = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for token in tokens:
+        token.revoked_at = utcnow()
+    session.flush()
+    return len(tokens)
+
+
+def user_for_token(session: Session, raw: str) -> User | None:
+    """The active user a raw token belongs to, or None (unknown, revoked, inactive)."""
+    if not raw or len(raw) > 200:
+        return None
+    token = session.scalar(
+        select(ApiToken).where(ApiToken.token_sha256 == token_digest(raw))
+    )
+    if token is None or token.revoked_at is not None:
+        return None
+    user = token.user
+    if not user.is_active or user.locked_at is not None:
+        return None
+    return user
+
+
+def find_user(session: Session, username: str) -> User:
+    """The user with this username; raises NotFound."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"There is no user '{username}'.", {"username": username})
+    return user
