@@ -75,13 +75,15 @@ def _truncate(engine) -> None:
 @pytest.fixture
 def app(database_url, engine, tmp_path):
     """A fresh app on the shared database; every table is emptied afterwards."""
-    application = create_app({
-        "TESTING": True,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test",
-        "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
-        "MAX_UPLOAD_BYTES": 2 * 1024 * 1024,
-    })
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test",
+            "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
+            "MAX_UPLOAD_BYTES": 2 * 1024 * 1024,
+        }
+    )
     yield application
     application.extensions["changeflow.engine"].dispose()
     _truncate(engine)
@@ -172,17 +174,34 @@ def build_world(session, policy_document: dict | None = None) -> World:
     session.add_all([va, vb])
     session.flush()
     world.contract = Contract(
-        code="C-A", name="Contract A", vendor_id=va.id, start_date=date(2026, 1, 1),
-        end_date=date(2026, 12, 31), policy_key=z.key, policy_hash=z.content_hash,
-        policy=policy_document or z.document)
+        code="C-A",
+        name="Contract A",
+        vendor_id=va.id,
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+        policy_key=z.key,
+        policy_hash=z.content_hash,
+        policy=policy_document or z.document,
+    )
     world.other_contract = Contract(
-        code="C-B", name="Contract B", vendor_id=vb.id, start_date=date(2026, 1, 1),
-        end_date=date(2026, 12, 31), policy_key=z.key, policy_hash=z.content_hash,
-        policy=z.document)
+        code="C-B",
+        name="Contract B",
+        vendor_id=vb.id,
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+        policy_key=z.key,
+        policy_hash=z.content_hash,
+        policy=z.document,
+    )
     session.add_all([world.contract, world.other_contract])
     session.flush()
-    world.system = System(code="sys_a", name="System A", vendor_id=va.id,
-                          contract_id=world.contract.id, current_version="1.0.0")
+    world.system = System(
+        code="sys_a",
+        name="System A",
+        vendor_id=va.id,
+        contract_id=world.contract.id,
+        current_version="1.0.0",
+    )
     world.system.releases.append(Release(version="1.1.0", released_on=date(2026, 6, 1)))
     session.add(world.system)
     session.flush()

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app; settings from defaults, ``CHANGEFLOW_*``/``DATABASE_URL`` env, then tests."""
-    app = Flask(__name__, instance_path=os.environ.get("CHANGEFLOW_INSTANCE") or str(ROOT / "instance"))
+    app = Flask(
+        __name__, instance_path=os.environ.get("CHANGEFLOW_INSTANCE") or str(ROOT / "instance")
+    )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("CHANGEFLOW_SECRET_KEY") or None,
@@ -40,7 +42,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     auth.init_app(app)
-    app.extensions["changeflow.catalog"] = Catalog(Path(app.config["DEFINITIONS_DIR"]) / "workflows")
+    app.extensions["changeflow.catalog"] = Catalog(
+        Path(app.config["DEFINITIONS_DIR"]) / "workflows"
+    )
     init_api(app)
     app.register_blueprint(pages.bp)
 

@@ -67,8 +67,9 @@ def init_app(app: Flask) -> None:
         from web.api.errors import error_response
 
         if request.path.startswith("/api/"):
-            return error_response(401, "unauthenticated",
-                                  "Sign in, or send 'Authorization: Bearer <token>'.")
+            return error_response(
+                401, "unauthenticated", "Sign in, or send 'Authorization: Bearer <token>'."
+            )
         from flask import abort
 
         abort(401)

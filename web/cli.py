@@ -102,8 +102,16 @@ def users_create(username, roles, department, vendor, contract, display_name, pa
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     try:
         with transaction() as session:
-            create_user(session, username, password, list(roles), display_name=display_name,
-                        department=department, vendor=vendor, contract=contract)
+            create_user(
+                session,
+                username,
+                password,
+                list(roles),
+                display_name=display_name,
+                department=department,
+                vendor=vendor,
+                contract=contract,
+            )
     except WorkflowError as exc:
         _fail(exc.message)
     click.echo(f"created {username} ({', '.join(roles)})")
@@ -203,9 +211,12 @@ def demo(host, port, no_serve):
     app = current_app._get_current_object()
     upgrade(app.config["DATABASE_URL"], "head")
     with transaction() as session:
-        summary = load_demo(session, app.extensions["changeflow.catalog"],
-                            Path(app.config["DEFINITIONS_DIR"]) / "policies",
-                            Path(app.config["ATTACHMENTS_DIR"]))
+        summary = load_demo(
+            session,
+            app.extensions["changeflow.catalog"],
+            Path(app.config["DEFINITIONS_DIR"]) / "policies",
+            Path(app.config["ATTACHMENTS_DIR"]),
+        )
     click.echo(summary)
     if not no_serve:
         app.config["DEMO_MODE"] = True
@@ -222,5 +233,8 @@ def main() -> None:
     """Entry point of the ``changeflow`` console script."""
     from web import create_app
 
-    FlaskGroup(create_app=create_app, add_default_commands=False,
-               help="changeflow: hospital IT maintenance contracts.")(prog_name="changeflow")
+    FlaskGroup(
+        create_app=create_app,
+        add_default_commands=False,
+        help="changeflow: hospital IT maintenance contracts.",
+    )(prog_name="changeflow")

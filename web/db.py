@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and real SAVEPOINTs."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               **kwargs)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):

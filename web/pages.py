@@ -15,7 +15,8 @@ def index():
     """Landing page: workflows with their diagrams, and where the API is."""
     catalog = current_app.extensions["changeflow.catalog"]
     return render_template(
-        "index.html", definitions=list(catalog.current.values()),
+        "index.html",
+        definitions=list(catalog.current.values()),
         demo=current_app.config["DEMO_MODE"],
     )
 

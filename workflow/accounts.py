@@ -66,25 +66,38 @@ def create_user(
     is_demo: bool = False,
 ) -> User:
     """Create a user holding ``roles`` within one scope; raises InvalidInput or NotFound."""
-    if not username or len(username) > 80 or not username.replace("_", "").replace(".", "").isalnum():
-        raise InvalidInput("Usernames are 1–80 letters, digits, '.' or '_'.",
-                           {"fields": {"username": ["Invalid username."]}})
+    if (
+        not username
+        or len(username) > 80
+        or not username.replace("_", "").replace(".", "").isalnum()
+    ):
+        raise InvalidInput(
+            "Usernames are 1–80 letters, digits, '.' or '_'.",
+            {"fields": {"username": ["Invalid username."]}},
+        )
     if session.scalar(select(User).where(User.username == username)) is not None:
-        raise InvalidInput(f"User '{username}' already exists.",
-                           {"fields": {"username": ["Already taken."]}})
+        raise InvalidInput(
+            f"User '{username}' already exists.", {"fields": {"username": ["Already taken."]}}
+        )
     dept = _by_code(session, Department, department, "department")
     vend = _by_code(session, Vendor, vendor, "vendor")
     contr = _by_code(session, Contract, contract, "contract")
     for role in roles:
         if role not in ROLES:
-            raise InvalidInput(f"Unknown role '{role}' (known: {', '.join(ROLES)}).",
-                               {"fields": {"role": ["Unknown role."]}})
+            raise InvalidInput(
+                f"Unknown role '{role}' (known: {', '.join(ROLES)}).",
+                {"fields": {"role": ["Unknown role."]}},
+            )
         if role == "dept_user" and dept is None:
-            raise InvalidInput("A department user needs --department.",
-                               {"fields": {"department": ["Required for dept_user."]}})
+            raise InvalidInput(
+                "A department user needs --department.",
+                {"fields": {"department": ["Required for dept_user."]}},
+            )
         if role in VENDOR_ROLES and vend is None and contr is None:
-            raise InvalidInput("A vendor user needs --vendor or --contract.",
-                               {"fields": {"vendor": ["Required for vendor roles."]}})
+            raise InvalidInput(
+                "A vendor user needs --vendor or --contract.",
+                {"fields": {"vendor": ["Required for vendor roles."]}},
+            )
     user = User(
         username=username,
         display_name=display_name or username,
@@ -93,12 +106,14 @@ def create_user(
     )
     session.add(user)
     for role in roles:
-        user.roles.append(RoleAssignment(
-            role=role,
-            department_id=dept.id if dept and role == "dept_user" else None,
-            vendor_id=vend.id if vend and role in VENDOR_ROLES else None,
-            contract_id=contr.id if contr else None,
-        ))
+        user.roles.append(
+            RoleAssignment(
+                role=role,
+                department_id=dept.id if dept and role == "dept_user" else None,
+                vendor_id=vend.id if vend and role in VENDOR_ROLES else None,
+                contract_id=contr.id if contr else None,
+            )
+        )
     session.flush()
     return user
 
@@ -131,9 +146,7 @@ def user_for_token(session: Session, raw: str) -> User | None:
     """The active user a raw token belongs to, or None (unknown, revoked, inactive)."""
     if not raw or len(raw) > 200:
         return None
-    token = session.scalar(
-        select(ApiToken).where(ApiToken.token_sha256 == token_digest(raw))
-    )
+    token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(raw)))
     if token is None or token.revoked_at is not None:
         return None
     user = token.user

@@ -85,21 +85,31 @@ def add_attachment(
     if not roles_for_request(actor, request) - {"sys_admin", "sec_admin", "auditor"}:
         raise Forbidden("You may not add documents to this request.")
     if not isinstance(kind, str) or not KIND.match(kind):
-        raise InvalidInput("A document kind such as 'test_report' is required.",
-                           {"fields": {"kind": ["Lower-case letters, digits and '_'."]}})
+        raise InvalidInput(
+            "A document kind such as 'test_report' is required.",
+            {"fields": {"kind": ["Lower-case letters, digits and '_'."]}},
+        )
     if definition_for(request).is_final(request.state):
-        raise InvalidTransition("This request is finished; documents can no longer be added.",
-                                {"state": request.state})
+        raise InvalidTransition(
+            "This request is finished; documents can no longer be added.", {"state": request.state}
+        )
     if expected_version is not None and expected_version != request.version:
-        raise StaleVersion("The request changed since you loaded it. Reload and try again.",
-                           {"expected": expected_version, "current": request.version})
+        raise StaleVersion(
+            "The request changed since you loaded it. Reload and try again.",
+            {"expected": expected_version, "current": request.version},
+        )
     sha, size = _write_blob(Path(storage_dir), stream, max_bytes)
     name = safe_filename(filename)
     now = utcnow()
     attachment = Attachment(
-        request_id=request.id, kind=kind, filename=name,
+        request_id=request.id,
+        kind=kind,
+        filename=name,
         content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-        size=size, sha256=sha, uploaded_by_id=actor.id, uploaded_at=now,
+        size=size,
+        sha256=sha,
+        uploaded_by_id=actor.id,
+        uploaded_at=now,
     )
     version = request.version
     try:
@@ -109,10 +119,17 @@ def add_attachment(
             request.version = version + 1
             request.updated_at = now
             append_entry(
-                session, request, seq=request.version, at=now, actor=actor, event="attach",
-                from_state=request.state, to_state=request.state,
+                session,
+                request,
+                seq=request.version,
+                at=now,
+                actor=actor,
+                event="attach",
+                from_state=request.state,
+                to_state=request.state,
                 fields={"kind": kind, "filename": name, "sha256": sha, "size": size},
-                comment="", definition_hash=request.definition_version.content_hash,
+                comment="",
+                definition_hash=request.definition_version.content_hash,
             )
             session.flush()
     except StaleDataError as exc:
@@ -121,7 +138,7 @@ def add_attachment(
 
 
 def open_attachment(storage_dir: str | Path, attachment: Attachment) -> Path:
-    """Path of the stored bytes after re-checking their SHA-256; raises FileNotFoundError/ValueError."""
+    """Path of the bytes after re-checking their SHA-256; raises OSError or ValueError."""
     path = blob_path(storage_dir, attachment.sha256)
     digest = hashlib.sha256()
     with path.open("rb") as fh:

@@ -93,7 +93,7 @@ class CallSpec(fields.Field):
         if isinstance(value, str):
             return {"name": value, "params": {}}
         if isinstance(value, dict) and len(value) == 1:
-            (name, params), = value.items()
+            ((name, params),) = value.items()
             if params is None:
                 params = {}
             if isinstance(name, str) and isinstance(params, dict):
@@ -117,8 +117,10 @@ class Target(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             return value
-        if isinstance(value, dict) and value and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         ):
             return dict(value)
         raise ValidationError("must be a state name or a mapping {from_state: to_state}")
@@ -151,7 +153,9 @@ class EventSpec(Schema):
     fields_ = fields.Dict(
         keys=fields.String(), values=fields.Nested(FieldSpec), load_default=dict, data_key="fields"
     )
-    comment = fields.String(load_default="optional", validate=validate.OneOf(["optional", "required"]))
+    comment = fields.String(
+        load_default="optional", validate=validate.OneOf(["optional", "required"])
+    )
     help = fields.Nested(Label)
 
 
@@ -296,7 +300,9 @@ class _Checker:
                 self.add(f"field name '{name}' must be lower_snake_case", *path, name)
             low, high = spec.get("min"), spec.get("max")
             for bound, value in (("min", low), ("max", high)):
-                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float | str)):
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int | float | str)
+                ):
                     self.add(f"field '{name}': '{bound}' must be a number", *path, name, bound)
 
     def bind(self, table: dict, kind: str, spec: dict, *path: Any) -> BoundCall | None:
@@ -354,15 +360,26 @@ def _check_and_compile(spec: dict, raw: Any, file: str, source: str, content: di
             chk.add(f"event '{name}' has no allowed role", *at)
         for i, role in enumerate(ev["roles"]):
             if role not in ROLES:
-                chk.add(f"event '{name}': unknown role '{role}' (known: {', '.join(ROLES)})",
-                        *at, "roles", i)
+                chk.add(
+                    f"event '{name}': unknown role '{role}' (known: {', '.join(ROLES)})",
+                    *at,
+                    "roles",
+                    i,
+                )
             elif role in ADMIN_ROLES:
-                chk.add(f"event '{name}': role '{role}' is an administrator role and may not "
-                        "act on requests (separation of duties)", *at, "roles", i)
+                chk.add(
+                    f"event '{name}': role '{role}' is an administrator role and may not "
+                    "act on requests (separation of duties)",
+                    *at,
+                    "roles",
+                    i,
+                )
         if len(set(ev["roles"])) != len(ev["roles"]):
             chk.add(f"event '{name}': duplicate role", *at, "roles")
         chk.check_fields(ev["fields_"], *at, "fields")
-        guards = [chk.bind(GUARDS, "guard", g, *at, "guards", i) for i, g in enumerate(ev["guards"])]
+        guards = [
+            chk.bind(GUARDS, "guard", g, *at, "guards", i) for i, g in enumerate(ev["guards"])
+        ]
         effects = [
             chk.bind(EFFECTS, "effect", e, *at, "effects", i) for i, e in enumerate(ev["effects"])
         ]
@@ -374,8 +391,12 @@ def _check_and_compile(spec: dict, raw: Any, file: str, source: str, content: di
             only = route.get("from_") or list(sources)
             for s in only:
                 if s not in sources:
-                    chk.add(f"event '{name}': route names source '{s}', which is not in 'from'",
-                            *at, "routes", i)
+                    chk.add(
+                        f"event '{name}': route names source '{s}', which is not in 'from'",
+                        *at,
+                        "routes",
+                        i,
+                    )
             routes.append((bound, route["to"], only))
         events[name] = EventDef(
             name=name,
@@ -405,8 +426,11 @@ def _check_and_compile(spec: dict, raw: Any, file: str, source: str, content: di
                         queue.append(target)
     for name, st in states.items():
         if name not in reachable:
-            chk.add(f"state '{name}' is unreachable from initial state '{spec['initial']}'",
-                    "states", name)
+            chk.add(
+                f"state '{name}' is unreachable from initial state '{spec['initial']}'",
+                "states",
+                name,
+            )
         if not st["final"] and not any(name in ev.sources for ev in events.values()):
             chk.add(f"non-final state '{name}' has no event leaving it", "states", name)
     if not any(st["final"] for st in states.values()):
@@ -443,7 +467,7 @@ def _run_effects(effects: list[BoundCall]):
 
 
 def build_machine(definition: Definition) -> Machine:
-    """One Machine per (definition, version): model=None, no auto transitions, registry callables."""
+    """One Machine per (definition, version): model=None, no auto transitions."""
     machine = Machine(
         model=None,
         states=list(definition.states),
@@ -457,7 +481,10 @@ def build_machine(definition: Definition) -> Machine:
             # Routes first: transitions tries same-trigger transitions in the order added.
             for bound, target in ev.routes_from(source):
                 machine.add_transition(
-                    ev.name, source, target, conditions=[_route_condition(bound)],
+                    ev.name,
+                    source,
+                    target,
+                    conditions=[_route_condition(bound)],
                     before=[run_effects],
                 )
             machine.add_transition(ev.name, source, ev.destinations[source], before=[run_effects])
@@ -503,9 +530,14 @@ def load_definition_dir(directory: str | Path) -> dict[str, Definition]:
             problems.extend(exc.problems)
             continue
         if definition.key in found:
-            problems.append(Problem(str(path), line_of(load_yaml_file(path)[0], "key"),
-                                    f"duplicate definition key '{definition.key}' "
-                                    f"(also in {found[definition.key].file})"))
+            problems.append(
+                Problem(
+                    str(path),
+                    line_of(load_yaml_file(path)[0], "key"),
+                    f"duplicate definition key '{definition.key}' "
+                    f"(also in {found[definition.key].file})",
+                )
+            )
             continue
         found[definition.key] = definition
     if problems:

@@ -95,7 +95,8 @@ def definition_for(request: Request) -> Definition:
     definition = _COMPILED.get(cache_key)
     if definition is None:
         definition = compile_definition(
-            stored.content, f"definition_versions[{stored.key}@{stored.content_hash[:12]}]",
+            stored.content,
+            f"definition_versions[{stored.key}@{stored.content_hash[:12]}]",
             stored.source,
         )
         _COMPILED[cache_key] = definition
@@ -140,15 +141,22 @@ def _check_guards(event: EventDef, ctx: FireContext) -> list[dict]:
 
 def _context(session, request, actor, definition, event, fields, now, comment="") -> FireContext:
     return FireContext(
-        session=session, request=request, actor=actor, definition=definition, event=event,
-        fields=fields, now=now, comment=comment,
+        session=session,
+        request=request,
+        actor=actor,
+        definition=definition,
+        event=event,
+        fields=fields,
+        now=now,
+        comment=comment,
     )
 
 
 def _role_reason(event: EventDef) -> dict:
     return {
         "code": "forbidden",
-        "message": "This step needs one of the roles " + ", ".join(event.roles)
+        "message": "This step needs one of the roles "
+        + ", ".join(event.roles)
         + " for this request's department and contract.",
         "roles": event.roles,
     }
@@ -164,7 +172,9 @@ def available_events(session: Session, request: Request, actor) -> list[EventOpt
         if not roles & set(event.roles):
             options.append(EventOption(event, False, [_role_reason(event)]))
             continue
-        reasons = _check_guards(event, _context(session, request, actor, definition, event, {}, now))
+        reasons = _check_guards(
+            event, _context(session, request, actor, definition, event, {}, now)
+        )
         options.append(EventOption(event, not reasons, reasons))
     return options
 
@@ -234,8 +244,16 @@ def fire(
             request.version = expected_version + 1
             request.updated_at = now
             entry = append_entry(
-                session, request, seq=request.version, at=now, actor=actor, event=event.name,
-                from_state=from_state, to_state=token.state, fields=values, comment=comment,
+                session,
+                request,
+                seq=request.version,
+                at=now,
+                actor=actor,
+                event=event.name,
+                from_state=from_state,
+                to_state=token.state,
+                fields=values,
+                comment=comment,
                 definition_hash=definition.content_hash,
             )
             session.flush()
@@ -294,8 +312,10 @@ def create_request(
         raise InvalidInput("A contract is required.", {"fields": {"contract_id": ["Required."]}})
     system = _resolve(session, System, system_id, "system_id")
     if system is not None and system.contract_id != contract.id:
-        raise InvalidInput("That system is not under this contract.",
-                           {"fields": {"system_id": ["Not under the chosen contract."]}})
+        raise InvalidInput(
+            "That system is not under this contract.",
+            {"fields": {"system_id": ["Not under the chosen contract."]}},
+        )
     if department_id is None:
         own = {a.department_id for a in actor.roles if a.role == "dept_user" and a.department_id}
         department_id = own.pop() if len(own) == 1 else None
@@ -306,7 +326,8 @@ def create_request(
     if not roles & set(allowed):
         raise Forbidden(
             f"Raising a '{kind}' request under this contract needs one of the roles "
-            + ", ".join(allowed) + ".",
+            + ", ".join(allowed)
+            + ".",
             {"roles": allowed},
         )
 
@@ -330,14 +351,24 @@ def create_request(
     session.add(request)
     session.flush()
     append_entry(
-        session, request, seq=1, at=now, actor=actor, event="create", from_state=None,
+        session,
+        request,
+        seq=1,
+        at=now,
+        actor=actor,
+        event="create",
+        from_state=None,
         to_state=request.state,
         fields={
-            "title": request.title, "description": description, "contract_id": contract.id,
-            "system_id": request.system_id, "department_id": request.department_id,
+            "title": request.title,
+            "description": description,
+            "contract_id": contract.id,
+            "system_id": request.system_id,
+            "department_id": request.department_id,
             "data": values,
         },
-        comment="", definition_hash=definition.content_hash,
+        comment="",
+        definition_hash=definition.content_hash,
     )
     session.flush()
     return request

@@ -65,7 +65,9 @@ FIELD_TYPES = {
     "date": lambda spec: fields.Date(),
     "datetime": lambda spec: fields.AwareDateTime(default_timezone=None),
     "boolean": lambda spec: fields.Boolean(truthy={True}, falsy={False}),
-    "choice": lambda spec: fields.String(validate=validate.OneOf([str(c) for c in spec["choices"]])),
+    "choice": lambda spec: fields.String(
+        validate=validate.OneOf([str(c) for c in spec["choices"]])
+    ),
     "sha256": lambda spec: fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$", re.I)),
     "version": lambda spec: fields.String(
         validate=[validate.Length(min=1, max=60), validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z._+-]*$")]

@@ -57,7 +57,7 @@ def _lookup_policy(policy: dict, path: str) -> Any:
 
 
 def compare(op: str, actual: Any, expected: Any) -> bool:
-    """Evaluate ``actual <op> expected``; numbers compare as Decimals, missing values never match."""
+    """Evaluate ``actual <op> expected``; numbers compare as Decimals, None never orders."""
     if op == "present":
         return actual not in (None, "", [], {})
     if op == "absent":

@@ -116,36 +116,54 @@ def _verify_chain(request_id: int, version: int, head: str, entries: list) -> Ch
     for expected_seq, entry in enumerate(entries, start=1):
         if entry.seq != expected_seq:
             missing = "deleted or reordered" if entry.seq > expected_seq else "reordered"
-            return ChainProblem(request_id, expected_seq, entry.id,
-                                f"entry #{expected_seq} is missing ({missing}); found #{entry.seq}")
+            return ChainProblem(
+                request_id,
+                expected_seq,
+                entry.id,
+                f"entry #{expected_seq} is missing ({missing}); found #{entry.seq}",
+            )
         if entry.prev_hash != prev:
-            return ChainProblem(request_id, entry.seq, entry.id,
-                                "does not chain from the entry before it (reordered or replaced)")
+            return ChainProblem(
+                request_id,
+                entry.seq,
+                entry.id,
+                "does not chain from the entry before it (reordered or replaced)",
+            )
         if compute_hash(entry.prev_hash, entry_payload(entry)) != entry.entry_hash:
-            return ChainProblem(request_id, entry.seq, entry.id,
-                                "content does not match its hash (edited)")
+            return ChainProblem(
+                request_id, entry.seq, entry.id, "content does not match its hash (edited)"
+            )
         prev = entry.entry_hash
     if len(entries) != version or prev != head:
-        return ChainProblem(request_id, len(entries) + 1, None,
-                            f"chain ends at entry #{len(entries)} but the request is at version "
-                            f"{version}: its last entries were deleted")
+        return ChainProblem(
+            request_id,
+            len(entries) + 1,
+            None,
+            f"chain ends at entry #{len(entries)} but the request is at version "
+            f"{version}: its last entries were deleted",
+        )
     return None
 
 
-def iter_chain_problems(session: Session, batch: int = 500) -> Iterator[tuple[int, ChainProblem | None]]:
+def iter_chain_problems(
+    session: Session, batch: int = 500
+) -> Iterator[tuple[int, ChainProblem | None]]:
     """Verify every request's chain in id order; yields (entries checked, problem or None)."""
     last_id = 0
     while True:
         requests = session.execute(
             select(Request.id, Request.version, Request.head_hash)
-            .where(Request.id > last_id).order_by(Request.id).limit(batch)
+            .where(Request.id > last_id)
+            .order_by(Request.id)
+            .limit(batch)
         ).all()
         if not requests:
             return
         ids = [r.id for r in requests]
         by_request: dict[int, list] = {i: [] for i in ids}
         rows = session.execute(
-            select(HistoryEntry).where(HistoryEntry.request_id.in_(ids))
+            select(HistoryEntry)
+            .where(HistoryEntry.request_id.in_(ids))
             .order_by(HistoryEntry.request_id, HistoryEntry.id)
             .execution_options(yield_per=2000)
         ).scalars()

@@ -12,10 +12,14 @@ from workflow.errors import NotFound
 from workflow.scope import can_see_request, contract_scope_clause, request_scope_clause
 
 SORTS = {
-    "id": Request.id.asc(), "-id": Request.id.desc(),
-    "created_at": Request.created_at.asc(), "-created_at": Request.created_at.desc(),
-    "updated_at": Request.updated_at.asc(), "-updated_at": Request.updated_at.desc(),
-    "title": Request.title.asc(), "-title": Request.title.desc(),
+    "id": Request.id.asc(),
+    "-id": Request.id.desc(),
+    "created_at": Request.created_at.asc(),
+    "-created_at": Request.created_at.desc(),
+    "updated_at": Request.updated_at.asc(),
+    "-updated_at": Request.updated_at.desc(),
+    "title": Request.title.asc(),
+    "-title": Request.title.desc(),
 }
 
 
@@ -26,8 +30,9 @@ def get_request(session: Session, actor, request_id: int, *, for_update: bool = 
         stmt = stmt.execution_options(populate_existing=True)
     request = session.scalar(stmt)
     if request is None or not can_see_request(actor, request):
-        raise NotFound("There is no such request, or it is not yours to see.",
-                       {"request_id": request_id})
+        raise NotFound(
+            "There is no such request, or it is not yours to see.", {"request_id": request_id}
+        )
     return request
 
 
@@ -48,39 +53,49 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
     total = session.scalar(select(func.count()).select_from(Request).where(*conditions))
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     items = session.scalars(
-        select(Request).where(*conditions)
+        select(Request)
+        .where(*conditions)
         .order_by(SORTS[filters.get("sort", "-id")], Request.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     return list(items), int(total or 0)
 
 
 def history_of(session: Session, request: Request) -> list[HistoryEntry]:
     """The request's chain in order."""
-    return list(session.scalars(
-        select(HistoryEntry).where(HistoryEntry.request_id == request.id).order_by(HistoryEntry.seq)
-    ))
+    return list(
+        session.scalars(
+            select(HistoryEntry)
+            .where(HistoryEntry.request_id == request.id)
+            .order_by(HistoryEntry.seq)
+        )
+    )
 
 
 def visible_contracts(session: Session, actor) -> list[Contract]:
     """Contracts the actor may see."""
-    return list(session.scalars(
-        select(Contract).where(contract_scope_clause(actor)).order_by(Contract.id)
-    ))
+    return list(
+        session.scalars(select(Contract).where(contract_scope_clause(actor)).order_by(Contract.id))
+    )
 
 
 def visible_systems(session: Session, actor) -> list[System]:
     """Systems under the contracts the actor may see."""
     contract_ids = select(Contract.id).where(contract_scope_clause(actor))
-    return list(session.scalars(
-        select(System).where(System.contract_id.in_(contract_ids)).order_by(System.id)
-    ))
+    return list(
+        session.scalars(
+            select(System).where(System.contract_id.in_(contract_ids)).order_by(System.id)
+        )
+    )
 
 
 def get_attachment(session: Session, actor, attachment_id: int) -> Attachment:
     """An attachment of a request the actor may see; raises NotFound."""
     attachment = session.get(Attachment, attachment_id)
     if attachment is None or not can_see_request(actor, attachment.request):
-        raise NotFound("There is no such document, or it is not yours to see.",
-                       {"attachment_id": attachment_id})
+        raise NotFound(
+            "There is no such document, or it is not yours to see.",
+            {"attachment_id": attachment_id},
+        )
     return attachment

@@ -86,9 +86,11 @@ def request_scope_clause(actor):
         if a.contract_id is not None:
             parts.append(Request.contract_id == a.contract_id)
         if a.vendor_id is not None:
-            parts.append(Request.contract_id.in_(
-                select(Contract.id).where(Contract.vendor_id == a.vendor_id)
-            ))
+            parts.append(
+                Request.contract_id.in_(
+                    select(Contract.id).where(Contract.vendor_id == a.vendor_id)
+                )
+            )
         clauses.append(and_(*parts) if parts else true())
     return or_(*clauses) if clauses else false()
 

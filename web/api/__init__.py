@@ -28,6 +28,8 @@ def init_app(app: Flask) -> None:
             session.rollback()
             app.logger.warning("commit refused by the database", exc_info=True)
             return errors.error_response(
-                409, "conflict", "The database refused the change (a concurrent update?). "
-                "Reload and try again.")
+                409,
+                "conflict",
+                "The database refused the change (a concurrent update?). Reload and try again.",
+            )
         return response

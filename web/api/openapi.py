@@ -19,20 +19,25 @@ ERRORS = {
 }
 
 
-def _op(summary: str, ok: tuple[str, object] | None = None, body=None, params=None,
-        errors=("401", "403", "404", "422")) -> dict:
+def _op(
+    summary: str,
+    ok: tuple[str, object] | None = None,
+    body=None,
+    params=None,
+    errors=("401", "403", "404", "422"),
+) -> dict:
     responses = {}
     if ok:
         code, schema = ok
-        responses[code] = {"description": "OK",
-                           "content": {"application/json": {"schema": schema}}}
+        responses[code] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     for err in errors:
-        responses[err] = {"description": ERRORS[err],
-                          "content": {"application/json": {"schema": "ErrorOut"}}}
+        responses[err] = {
+            "description": ERRORS[err],
+            "content": {"application/json": {"schema": "ErrorOut"}},
+        }
     op = {"summary": summary, "responses": responses}
     if body is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if params is not None:
         op["parameters"] = [{"in": "query", "schema": params}]
     return op
@@ -42,69 +47,143 @@ def _op(summary: str, ok: tuple[str, object] | None = None, body=None, params=No
 def build_spec() -> dict:
     """The whole document (built once per process)."""
     spec = APISpec(
-        title="changeflow API", version="1", openapi_version="3.0.3",
+        title="changeflow API",
+        version="1",
+        openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
-        info={"description": "Hospital IT maintenance contracts: requests, definitions, history. "
-                             "Authenticate with 'Authorization: Bearer <token>' "
-                             "(changeflow users token U) or the sign-in cookie."},
+        info={
+            "description": "Hospital IT maintenance contracts: requests, definitions, history. "
+            "Authenticate with 'Authorization: Bearer <token>' "
+            "(changeflow users token U) or the sign-in cookie."
+        },
         servers=[{"url": "/api/v1"}],
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for name in ("ErrorOut", "MeOut", "ContractOut", "SystemOut", "RequestOut", "RequestPageOut",
-                 "HistoryOut", "DefinitionSummaryOut", "DefinitionOut", "AttachmentOut",
-                 "RequestCreateIn", "EventIn", "RequestListQuery"):
+    for name in (
+        "ErrorOut",
+        "MeOut",
+        "ContractOut",
+        "SystemOut",
+        "RequestOut",
+        "RequestPageOut",
+        "HistoryOut",
+        "DefinitionSummaryOut",
+        "DefinitionOut",
+        "AttachmentOut",
+        "RequestCreateIn",
+        "EventIn",
+        "RequestListQuery",
+    ):
         spec.components.schema(name, schema=getattr(s, name))
     rid = {"in": "path", "name": "request_id", "required": True, "schema": {"type": "integer"}}
     paths = {
         "/me": {"get": _op("The caller and their roles", ("200", "MeOut"), errors=("401",))},
-        "/definitions": {"get": _op("Current workflow definitions",
-                                    ("200", {"type": "array", "items": "DefinitionSummaryOut"}),
-                                    errors=("401",))},
+        "/definitions": {
+            "get": _op(
+                "Current workflow definitions",
+                ("200", {"type": "array", "items": "DefinitionSummaryOut"}),
+                errors=("401",),
+            )
+        },
         "/definitions/{key}": {
-            "parameters": [{"in": "path", "name": "key", "required": True,
-                            "schema": {"type": "string"}}],
-            "get": _op("One definition with Mermaid text", ("200", "DefinitionOut"),
-                       errors=("401", "404"))},
-        "/contracts": {"get": _op("Contracts in scope",
-                                  ("200", {"type": "array", "items": "ContractOut"}),
-                                  errors=("401",))},
-        "/systems": {"get": _op("Systems in scope",
-                                ("200", {"type": "array", "items": "SystemOut"}), errors=("401",))},
+            "parameters": [
+                {"in": "path", "name": "key", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": _op(
+                "One definition with Mermaid text", ("200", "DefinitionOut"), errors=("401", "404")
+            ),
+        },
+        "/contracts": {
+            "get": _op(
+                "Contracts in scope",
+                ("200", {"type": "array", "items": "ContractOut"}),
+                errors=("401",),
+            )
+        },
+        "/systems": {
+            "get": _op(
+                "Systems in scope",
+                ("200", {"type": "array", "items": "SystemOut"}),
+                errors=("401",),
+            )
+        },
         "/requests": {
-            "get": _op("List requests in scope", ("200", "RequestPageOut"),
-                       params="RequestListQuery", errors=("401", "422")),
+            "get": _op(
+                "List requests in scope",
+                ("200", "RequestPageOut"),
+                params="RequestListQuery",
+                errors=("401", "422"),
+            ),
             "post": _op("Raise a request", ("201", "RequestOut"), body="RequestCreateIn"),
         },
         "/requests/{request_id}": {
             "parameters": [rid],
-            "get": _op("One request with available events", ("200", "RequestOut"),
-                       errors=("401", "404"))},
+            "get": _op(
+                "One request with available events", ("200", "RequestOut"), errors=("401", "404")
+            ),
+        },
         "/requests/{request_id}/events/{event}": {
-            "parameters": [rid, {"in": "path", "name": "event", "required": True,
-                                 "schema": {"type": "string"}}],
-            "post": _op("Fire an event", ("200", "RequestOut"), body="EventIn",
-                        errors=("401", "403", "404", "409", "422"))},
+            "parameters": [
+                rid,
+                {"in": "path", "name": "event", "required": True, "schema": {"type": "string"}},
+            ],
+            "post": _op(
+                "Fire an event",
+                ("200", "RequestOut"),
+                body="EventIn",
+                errors=("401", "403", "404", "409", "422"),
+            ),
+        },
         "/requests/{request_id}/history": {
             "parameters": [rid],
-            "get": _op("Hash-chained history", ("200", "HistoryOut"), errors=("401", "404"))},
+            "get": _op("Hash-chained history", ("200", "HistoryOut"), errors=("401", "404")),
+        },
         "/requests/{request_id}/attachments": {
             "parameters": [rid],
-            "post": {**_op("Attach a document", ("201", "AttachmentOut"),
-                           errors=("401", "403", "404", "409", "413", "422")),
-                     "requestBody": {"required": True, "content": {"multipart/form-data": {
-                         "schema": {"type": "object", "required": ["file", "kind"],
-                                    "properties": {"file": {"type": "string", "format": "binary"},
-                                                   "kind": {"type": "string"},
-                                                   "version": {"type": "integer"}}}}}}}},
+            "post": {
+                **_op(
+                    "Attach a document",
+                    ("201", "AttachmentOut"),
+                    errors=("401", "403", "404", "409", "413", "422"),
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file", "kind"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "kind": {"type": "string"},
+                                    "version": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+            },
+        },
         "/attachments/{attachment_id}": {
-            "parameters": [{"in": "path", "name": "attachment_id", "required": True,
-                            "schema": {"type": "integer"}}],
-            "get": {"summary": "Download a document (SHA-256 re-checked)",
-                    "responses": {"200": {"description": "the file",
-                                          "content": {"application/octet-stream": {}}},
-                                  "404": {"description": "not_found",
-                                          "content": {"application/json": {
-                                              "schema": "ErrorOut"}}}}}},
+            "parameters": [
+                {
+                    "in": "path",
+                    "name": "attachment_id",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                }
+            ],
+            "get": {
+                "summary": "Download a document (SHA-256 re-checked)",
+                "responses": {
+                    "200": {"description": "the file", "content": {"application/octet-stream": {}}},
+                    "404": {
+                        "description": "not_found",
+                        "content": {"application/json": {"schema": "ErrorOut"}},
+                    },
+                },
+            },
+        },
     }
     for path, ops in paths.items():
         spec.path(path=path, operations=ops)

@@ -40,8 +40,21 @@ class RequestListQuery(Strict):
     q = fields.String(validate=validate.Length(max=200))
     created_from = fields.Date()
     created_to = fields.Date()
-    sort = fields.String(load_default="-id", validate=validate.OneOf(
-        ["id", "-id", "created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]))
+    sort = fields.String(
+        load_default="-id",
+        validate=validate.OneOf(
+            [
+                "id",
+                "-id",
+                "created_at",
+                "-created_at",
+                "updated_at",
+                "-updated_at",
+                "title",
+                "-title",
+            ]
+        ),
+    )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=200))
 
@@ -130,7 +143,9 @@ class EventOptionOut(Schema):
     label = fields.Nested(LabelOut)
     allowed = fields.Boolean()
     reasons = fields.List(fields.Dict(), metadata={"description": "why not allowed: code, message"})
-    fields_ = fields.Dict(data_key="fields", metadata={"description": "input fields the event takes"})
+    fields_ = fields.Dict(
+        data_key="fields", metadata={"description": "input fields the event takes"}
+    )
     comment_required = fields.Boolean()
 
 

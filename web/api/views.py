@@ -26,10 +26,14 @@ def parse_json(schema: Schema) -> dict:
     """Load the JSON body with a schema; raises InvalidInput (malformed JSON included)."""
     body = request.get_json(silent=True)
     if body is None:
-        raise InvalidInput("The body must be a JSON object (Content-Type: application/json).",
-                           {"fields": {"_body": ["Malformed or missing JSON."]}})
+        raise InvalidInput(
+            "The body must be a JSON object (Content-Type: application/json).",
+            {"fields": {"_body": ["Malformed or missing JSON."]}},
+        )
     if not isinstance(body, dict):
-        raise InvalidInput("The body must be a JSON object.", {"fields": {"_body": ["Not an object."]}})
+        raise InvalidInput(
+            "The body must be a JSON object.", {"fields": {"_body": ["Not an object."]}}
+        )
     try:
         return schema.load(body)
     except ValidationError as exc:
@@ -41,7 +45,9 @@ def parse_args(schema: Schema) -> dict:
     try:
         return schema.load(request.args.to_dict())
     except ValidationError as exc:
-        raise InvalidInput("Some query parameters are not valid.", {"fields": exc.messages}) from exc
+        raise InvalidInput(
+            "Some query parameters are not valid.", {"fields": exc.messages}
+        ) from exc
 
 
 def render_request(req, with_events: bool = True) -> dict:
@@ -49,13 +55,23 @@ def render_request(req, with_events: bool = True) -> dict:
     definition = engine.definition_for(req)
     state = definition.states.get(req.state, {})
     data = {
-        "id": req.id, "kind": req.kind, "title": req.title, "description": req.description,
-        "state": req.state, "state_label": state.get("label"), "final": bool(state.get("final")),
-        "version": req.version, "definition_version": req.definition_version.content_hash,
-        "contract_id": req.contract_id, "system_id": req.system_id,
-        "department_id": req.department_id, "submitter": req.submitter.username,
-        "assignee": req.assignee.username if req.assignee else None, "fields_": req.data or {},
-        "created_at": req.created_at, "updated_at": req.updated_at,
+        "id": req.id,
+        "kind": req.kind,
+        "title": req.title,
+        "description": req.description,
+        "state": req.state,
+        "state_label": state.get("label"),
+        "final": bool(state.get("final")),
+        "version": req.version,
+        "definition_version": req.definition_version.content_hash,
+        "contract_id": req.contract_id,
+        "system_id": req.system_id,
+        "department_id": req.department_id,
+        "submitter": req.submitter.username,
+        "assignee": req.assignee.username if req.assignee else None,
+        "fields_": req.data or {},
+        "created_at": req.created_at,
+        "updated_at": req.updated_at,
     }
     if not with_events:
         return s.RequestOut(exclude=("available_events", "attachments")).dump(data)
@@ -86,31 +102,41 @@ def list_definitions():
 def get_definition(key: str):
     """One definition with its content and Mermaid diagram."""
     d = _catalog().get(key)
-    return jsonify(s.DefinitionOut().dump(
-        {**_definition_summary(d), "content": d.content, "mermaid": d.mermaid()}))
+    return jsonify(
+        s.DefinitionOut().dump(
+            {**_definition_summary(d), "content": d.content, "mermaid": d.mermaid()}
+        )
+    )
 
 
 def _definition_summary(d) -> dict:
-    return s.DefinitionSummaryOut().dump({
-        "key": d.key, "title": d.title, "version": d.content_hash, "initial": d.initial,
-        "states": list(d.states),
-    })
+    return s.DefinitionSummaryOut().dump(
+        {
+            "key": d.key,
+            "title": d.title,
+            "version": d.content_hash,
+            "initial": d.initial,
+            "states": list(d.states),
+        }
+    )
 
 
 @bp.get("/contracts")
 @login_required
 def list_contracts():
     """Contracts the caller may see."""
-    return jsonify(s.ContractOut(many=True).dump(
-        queries.visible_contracts(get_session(), current_actor())))
+    return jsonify(
+        s.ContractOut(many=True).dump(queries.visible_contracts(get_session(), current_actor()))
+    )
 
 
 @bp.get("/systems")
 @login_required
 def list_systems():
     """Systems under the caller's contracts, with their releases."""
-    return jsonify(s.SystemOut(many=True).dump(
-        queries.visible_systems(get_session(), current_actor())))
+    return jsonify(
+        s.SystemOut(many=True).dump(queries.visible_systems(get_session(), current_actor()))
+    )
 
 
 @bp.post("/requests")
@@ -119,10 +145,16 @@ def create_request():
     """Raise a new request."""
     args = parse_json(s.RequestCreateIn())
     req = engine.create_request(
-        get_session(), _catalog(), current_actor(), kind=args["kind"],
-        contract_id=args["contract_id"], system_id=args.get("system_id"),
-        department_id=args.get("department_id"), title=args["title"],
-        description=args["description"], fields=args["fields_"],
+        get_session(),
+        _catalog(),
+        current_actor(),
+        kind=args["kind"],
+        contract_id=args["contract_id"],
+        system_id=args.get("system_id"),
+        department_id=args.get("department_id"),
+        title=args["title"],
+        description=args["description"],
+        fields=args["fields_"],
     )
     return jsonify(render_request(req)), 201
 
@@ -133,11 +165,17 @@ def list_requests():
     """A page of the requests the caller may see."""
     args = parse_args(s.RequestListQuery())
     items, total = queries.list_requests(get_session(), current_actor(), args)
-    return jsonify(s.RequestPageOut().dump({
-        "items": [render_request(r, with_events=False) for r in items],
-        "page": args["page"], "per_page": args["per_page"], "total": total,
-        "pages": math.ceil(total / args["per_page"]) if total else 0,
-    }))
+    return jsonify(
+        s.RequestPageOut().dump(
+            {
+                "items": [render_request(r, with_events=False) for r in items],
+                "page": args["page"],
+                "per_page": args["per_page"],
+                "total": total,
+                "pages": math.ceil(total / args["per_page"]) if total else 0,
+            }
+        )
+    )
 
 
 @bp.get("/requests/<int:request_id>")
@@ -154,8 +192,9 @@ def fire_event(request_id: int, event: str):
     args = parse_json(s.EventIn())
     session = get_session()
     req = queries.get_request(session, current_actor(), request_id)
-    engine.fire(session, req, event, current_actor(), args["fields_"], args["version"],
-                args["comment"])
+    engine.fire(
+        session, req, event, current_actor(), args["fields_"], args["version"], args["comment"]
+    )
     return jsonify(render_request(req))
 
 
@@ -165,10 +204,15 @@ def get_history(request_id: int):
     """The request's hash-chained history."""
     session = get_session()
     req = queries.get_request(session, current_actor(), request_id)
-    return jsonify(s.HistoryOut().dump({
-        "request_id": req.id, "head_hash": req.head_hash,
-        "entries": queries.history_of(session, req),
-    }))
+    return jsonify(
+        s.HistoryOut().dump(
+            {
+                "request_id": req.id,
+                "head_hash": req.head_hash,
+                "entries": queries.history_of(session, req),
+            }
+        )
+    )
 
 
 @bp.post("/requests/<int:request_id>/attachments")
@@ -181,14 +225,21 @@ def add_attachment(request_id: int):
     except ValidationError as exc:
         raise InvalidInput("Some fields are not valid.", {"fields": exc.messages}) from exc
     if upload is None:
-        raise InvalidInput("Send the document as multipart field 'file'.",
-                           {"fields": {"file": ["Missing file."]}})
+        raise InvalidInput(
+            "Send the document as multipart field 'file'.", {"fields": {"file": ["Missing file."]}}
+        )
     session = get_session()
     req = queries.get_request(session, current_actor(), request_id)
     attachment = attachment_ops.add_attachment(
-        session, req, current_actor(), kind=args["kind"], filename=upload.filename or "",
-        stream=upload.stream, storage_dir=current_app.config["ATTACHMENTS_DIR"],
-        max_bytes=current_app.config["MAX_UPLOAD_BYTES"], expected_version=args.get("version"),
+        session,
+        req,
+        current_actor(),
+        kind=args["kind"],
+        filename=upload.filename or "",
+        stream=upload.stream,
+        storage_dir=current_app.config["ATTACHMENTS_DIR"],
+        max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
+        expected_version=args.get("version"),
     )
     return jsonify(s.AttachmentOut().dump(attachment)), 201
 
@@ -202,11 +253,17 @@ def download_attachment(attachment_id: int):
         path = attachment_ops.open_attachment(current_app.config["ATTACHMENTS_DIR"], attachment)
     except (OSError, ValueError) as exc:
         current_app.logger.error("attachment %s refused: %s", attachment.id, exc)
-        raise NotFound("The stored file is missing or no longer matches its SHA-256; "
-                       "it is withheld. IT has been told.",
-                       {"attachment_id": attachment.id}) from exc
-    response = send_file(path, mimetype=attachment.content_type, as_attachment=True,
-                         download_name=attachment.filename)
+        raise NotFound(
+            "The stored file is missing or no longer matches its SHA-256; "
+            "it is withheld. IT has been told.",
+            {"attachment_id": attachment.id},
+        ) from exc
+    response = send_file(
+        path,
+        mimetype=attachment.content_type,
+        as_attachment=True,
+        download_name=attachment.filename,
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Checksum-SHA256"] = attachment.sha256
     return response
