@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.orm import sessionmaker
 
 from models import Base, Contract, Department, Release, System, Vendor
@@ -27,23 +28,39 @@ def _is_postgres(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """A freshly migrated database for the whole run."""
+def database_url(tmp_path_factory):
+    """A freshly migrated database for the whole run.
+
+    On PostgreSQL a private database is created next to TEST_DATABASE_URL and dropped
+    afterwards, so parallel runs on one server never see each other's rows.
+    """
     from migrations import upgrade
 
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    if _is_postgres(url):
-        engine = make_engine(url)
-        try:
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-        finally:
-            engine.dispose()
-    upgrade(url, "head")
-    return url
+        upgrade(url, "head")
+        yield url
+        return
+    if not _is_postgres(url):
+        pytest.exit(f"TEST_DATABASE_URL must be PostgreSQL, got {url}", returncode=2)
+    base = make_url(url)
+    name = f"cf_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - say plainly why the run cannot go on
+        admin.dispose()
+        pytest.exit(f"PostgreSQL at {url} is not usable: {exc}", returncode=3)
+    private = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(private, "head")
+        yield private
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
