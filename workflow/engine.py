@@ -268,7 +268,7 @@ def fire(
 def _resolve(session: Session, model, ident, label: str):
     if ident is None:
         return None
-    if isinstance(ident, bool) or not isinstance(ident, int):
+    if isinstance(ident, bool) or not isinstance(ident, int) or not 0 < ident < 2**31:
         raise InvalidInput(f"{label} must be an id.", {"fields": {label: ["Not a valid id."]}})
     row = session.get(model, ident)
     if row is None:

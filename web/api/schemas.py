@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+ID_RANGE = validate.Range(min=1, max=2**31 - 1)  # PostgreSQL integer; larger ids never exist
+
 
 class Strict(Schema):
     """Input schemas refuse unknown keys."""
@@ -17,16 +19,16 @@ class Strict(Schema):
 
 class RequestCreateIn(Strict):
     kind = fields.String(required=True, validate=validate.Length(max=60))
-    contract_id = fields.Integer(required=True, strict=True)
-    system_id = fields.Integer(strict=True, allow_none=True)
-    department_id = fields.Integer(strict=True, allow_none=True)
+    contract_id = fields.Integer(required=True, strict=True, validate=ID_RANGE)
+    system_id = fields.Integer(strict=True, allow_none=True, validate=ID_RANGE)
+    department_id = fields.Integer(strict=True, allow_none=True, validate=ID_RANGE)
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
     description = fields.String(load_default="", validate=validate.Length(max=20000))
     fields_ = fields.Dict(keys=fields.String(), data_key="fields", load_default=dict)
 
 
 class EventIn(Strict):
-    version = fields.Integer(required=True, strict=True)
+    version = fields.Integer(required=True, strict=True, validate=ID_RANGE)
     fields_ = fields.Dict(keys=fields.String(), data_key="fields", load_default=dict)
     comment = fields.String(load_default="", validate=validate.Length(max=10000))
 
@@ -34,9 +36,9 @@ class EventIn(Strict):
 class RequestListQuery(Strict):
     kind = fields.String(validate=validate.Length(max=60))
     state = fields.String(validate=validate.Length(max=60))
-    contract_id = fields.Integer()
-    system_id = fields.Integer()
-    department_id = fields.Integer()
+    contract_id = fields.Integer(validate=ID_RANGE)
+    system_id = fields.Integer(validate=ID_RANGE)
+    department_id = fields.Integer(validate=ID_RANGE)
     q = fields.String(validate=validate.Length(max=200))
     created_from = fields.Date()
     created_to = fields.Date()
@@ -61,7 +63,7 @@ class RequestListQuery(Strict):
 
 class AttachmentIn(Strict):
     kind = fields.String(required=True, validate=validate.Length(min=1, max=60))
-    version = fields.Integer()
+    version = fields.Integer(validate=ID_RANGE)
 
 
 # ----------------------------------------------------------------- output

@@ -178,14 +178,14 @@ def list_requests():
     )
 
 
-@bp.get("/requests/<int:request_id>")
+@bp.get("/requests/<int(max=2147483647):request_id>")
 @login_required
 def get_request(request_id: int):
     """One request with the caller's available events."""
     return jsonify(render_request(queries.get_request(get_session(), current_actor(), request_id)))
 
 
-@bp.post("/requests/<int:request_id>/events/<event>")
+@bp.post("/requests/<int(max=2147483647):request_id>/events/<event>")
 @login_required
 def fire_event(request_id: int, event: str):
     """Fire an event at the version the caller saw."""
@@ -198,7 +198,7 @@ def fire_event(request_id: int, event: str):
     return jsonify(render_request(req))
 
 
-@bp.get("/requests/<int:request_id>/history")
+@bp.get("/requests/<int(max=2147483647):request_id>/history")
 @login_required
 def get_history(request_id: int):
     """The request's hash-chained history."""
@@ -215,7 +215,7 @@ def get_history(request_id: int):
     )
 
 
-@bp.post("/requests/<int:request_id>/attachments")
+@bp.post("/requests/<int(max=2147483647):request_id>/attachments")
 @login_required
 def add_attachment(request_id: int):
     """Attach a document (multipart: file, kind, optional version)."""
@@ -244,7 +244,7 @@ def add_attachment(request_id: int):
     return jsonify(s.AttachmentOut().dump(attachment)), 201
 
 
-@bp.get("/attachments/<int:attachment_id>")
+@bp.get("/attachments/<int(max=2147483647):attachment_id>")
 @login_required
 def download_attachment(attachment_id: int):
     """Download a document after re-checking its SHA-256."""
