@@ -33,6 +33,18 @@ def register(app: Flask) -> None:
     def _workflow_error(exc: WorkflowError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # A bug, not bad input: log it with its traceback and answer in the error shape.
+        if isinstance(exc, HTTPException):
+            return _http_error(exc)
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if not request.path.startswith("/api/"):
+            raise exc
+        return error_response(
+            500, "internal_error", "Something went wrong on our side; it has been logged."
+        )
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if not request.path.startswith("/api/"):

@@ -151,7 +151,7 @@ class EventOptionOut(Schema):
     comment_required = fields.Boolean()
 
 
-class RequestOut(Schema):
+class RequestSummaryOut(Schema):
     id = fields.Integer()
     kind = fields.String()
     title = fields.String()
@@ -169,12 +169,15 @@ class RequestOut(Schema):
     fields_ = fields.Dict(data_key="fields")
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+class RequestOut(RequestSummaryOut):
     attachments = fields.List(fields.Nested(AttachmentOut))
     available_events = fields.List(fields.Nested(EventOptionOut))
 
 
 class RequestPageOut(Schema):
-    items = fields.List(fields.Nested(RequestOut(exclude=("available_events", "attachments"))))
+    items = fields.List(fields.Nested(RequestSummaryOut))
     page = fields.Integer()
     per_page = fields.Integer()
     total = fields.Integer()

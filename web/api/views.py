@@ -74,7 +74,7 @@ def render_request(req, with_events: bool = True) -> dict:
         "updated_at": req.updated_at,
     }
     if not with_events:
-        return s.RequestOut(exclude=("available_events", "attachments")).dump(data)
+        return s.RequestSummaryOut().dump(data)
     data["attachments"] = [a for a in req.attachments if a.removed_at is None]
     data["available_events"] = [
         {**o.to_dict(), "fields_": o.event.fields}
