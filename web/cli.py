@@ -175,8 +175,16 @@ def audit_checkpoint():
 def _serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    engine = app.extensions["changeflow.engine"]
+    # Connections opened before the fork (migrations, demo data) must not be shared by workers.
+    engine.dispose()
+
+    def post_fork(_server, _worker):
+        engine.dispose(close=False)
+
     class _Server(BaseApplication):
         def load_config(self):
+            self.cfg.set("post_fork", post_fork)
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
