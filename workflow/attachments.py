@@ -15,6 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -118,6 +119,7 @@ def add_attachment(
             request.attachments.append(attachment)
             request.version = version + 1
             request.updated_at = now
+            session.flush()  # versioned UPDATE first: a concurrent loser fails on it
             append_entry(
                 session,
                 request,
@@ -132,7 +134,7 @@ def add_attachment(
                 definition_hash=request.definition_version.content_hash,
             )
             session.flush()
-    except StaleDataError as exc:
+    except (StaleDataError, IntegrityError) as exc:
         raise StaleVersion("Someone else changed this request at the same moment.") from exc
     return attachment
 

@@ -201,6 +201,11 @@ class BoundCall:
     def __call__(self, ctx):
         return self.target.func(ctx, **self.params)
 
+    def reads_input(self, event_fields: dict) -> bool:
+        """Whether this guard judges the event's own input (unknown until the form is sent)."""
+        reads = self.target.reads_input
+        return bool(reads and reads(self.params) & set(event_fields))
+
 
 @dataclass
 class EventDef:

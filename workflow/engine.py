@@ -14,6 +14,7 @@ from pathlib import Path
 
 from marshmallow import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -130,9 +131,11 @@ class EventOption:
         }
 
 
-def _check_guards(event: EventDef, ctx: FireContext) -> list[dict]:
+def _check_guards(event: EventDef, ctx: FireContext, without_input: bool = False) -> list[dict]:
     reasons = []
     for bound in event.guards:
+        if without_input and bound.reads_input(event.fields):
+            continue  # judged when the form is sent, not before it is filled in
         message = bound(ctx)
         if message:
             reasons.append({"code": "guard_failed", "guard": bound.target.name, "message": message})
@@ -172,9 +175,8 @@ def available_events(session: Session, request: Request, actor) -> list[EventOpt
         if not roles & set(event.roles):
             options.append(EventOption(event, False, [_role_reason(event)]))
             continue
-        reasons = _check_guards(
-            event, _context(session, request, actor, definition, event, {}, now)
-        )
+        ctx = _context(session, request, actor, definition, event, {}, now)
+        reasons = _check_guards(event, ctx, without_input=True)
         options.append(EventOption(event, not reasons, reasons))
     return options
 
@@ -243,6 +245,9 @@ def fire(
             request.state = token.state
             request.version = expected_version + 1
             request.updated_at = now
+            # The versioned UPDATE goes first, so a concurrent loser fails on it (stale data)
+            # rather than on the history row's unique (request_id, seq).
+            session.flush()
             entry = append_entry(
                 session,
                 request,
@@ -257,7 +262,7 @@ def fire(
                 definition_hash=definition.content_hash,
             )
             session.flush()
-    except StaleDataError as exc:
+    except (StaleDataError, IntegrityError) as exc:
         raise StaleVersion(
             "Someone else changed this request at the same moment. Reload and try again.",
             {"expected": expected_version},

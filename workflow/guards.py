@@ -103,6 +103,7 @@ def field_value(ctx: FireContext, name: str, source: str) -> Any:
         ),
         "message": fields.String(),
     },
+    reads_input=lambda p: set() if p.get("source") == "data" else {p["field"]},
 )
 def field_condition(
     ctx: FireContext,

@@ -44,6 +44,8 @@ class Callable_:
     func: Callable[..., Any]
     params: dict = field(default_factory=dict)
     doc: str = ""
+    # For guards: params -> names of event input fields the guard looks at.
+    reads_input: Callable[[dict], set[str]] | None = None
 
     def check_params(self, params: Any) -> dict:
         """Validate parameters from a definition; raises ValidationError."""
@@ -55,19 +57,23 @@ GUARDS: dict[str, Callable_] = {}
 EFFECTS: dict[str, Callable_] = {}
 
 
-def _register(table: dict, name: str, params: dict | None):
+def _register(table: dict, name: str, params: dict | None, reads_input=None):
     def wrap(func):
         if name in table:
             raise ValueError(f"'{name}' is registered twice")
-        table[name] = Callable_(name, func, params or {}, (func.__doc__ or "").strip())
+        table[name] = Callable_(name, func, params or {}, (func.__doc__ or "").strip(), reads_input)
         return func
 
     return wrap
 
 
-def guard(name: str, params: dict | None = None):
-    """Register a guard under ``name``; raises ValueError when the name is taken."""
-    return _register(GUARDS, name, params)
+def guard(name: str, params: dict | None = None, reads_input=None):
+    """Register a guard under ``name``; raises ValueError when the name is taken.
+
+    ``reads_input(params)`` names the event input fields the guard judges, so that
+    ``available_events`` does not refuse a step before its form is filled in.
+    """
+    return _register(GUARDS, name, params, reads_input)
 
 
 def effect(name: str, params: dict | None = None):

@@ -50,8 +50,8 @@ def parse_args(schema: Schema) -> dict:
         ) from exc
 
 
-def render_request(req, with_events: bool = True) -> dict:
-    """A request in its API form, with the actor's available events."""
+def request_data(req, with_events: bool = True) -> dict:
+    """A request as plain data for RequestOut / RequestSummaryOut (events as the actor sees them)."""
     definition = engine.definition_for(req)
     state = definition.states.get(req.state, {})
     data = {
@@ -73,14 +73,18 @@ def render_request(req, with_events: bool = True) -> dict:
         "created_at": req.created_at,
         "updated_at": req.updated_at,
     }
-    if not with_events:
-        return s.RequestSummaryOut().dump(data)
-    data["attachments"] = [a for a in req.attachments if a.removed_at is None]
-    data["available_events"] = [
-        {**o.to_dict(), "fields_": o.event.fields}
-        for o in engine.available_events(get_session(), req, current_actor())
-    ]
-    return s.RequestOut().dump(data)
+    if with_events:
+        data["attachments"] = [a for a in req.attachments if a.removed_at is None]
+        data["available_events"] = [
+            {**o.to_dict(), "fields_": o.event.fields}
+            for o in engine.available_events(get_session(), req, current_actor())
+        ]
+    return data
+
+
+def render_request(req) -> dict:
+    """A request in its API form, with the actor's available events."""
+    return s.RequestOut().dump(request_data(req))
 
 
 @bp.get("/me")
@@ -168,7 +172,7 @@ def list_requests():
     return jsonify(
         s.RequestPageOut().dump(
             {
-                "items": [render_request(r, with_events=False) for r in items],
+                "items": [request_data(r, with_events=False) for r in items],
                 "page": args["page"],
                 "per_page": args["per_page"],
                 "total": total,

@@ -1,0 +1,735 @@
+"""The HTTP API (SPEC §4): status codes, the one error shape, scope, bad input never a 500,
+pagination and filters, history, definitions, OpenAPI and attachments."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import creation_fields
+from workflow.accounts import revoke_tokens
+from workflow.history import GENESIS
+
+API = "/api/v1"
+MB = 1024 * 1024
+BIG = "x" * MB  # one megabyte of text
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """The response has ``status`` and the SPEC §4 error shape; returns the error object."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    assert response.is_json, response.get_data(as_text=True)[:300]
+    body = response.get_json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert isinstance(error["code"], str) and error["code"]
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["details"], dict)
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+def assert_client_error(response) -> dict:
+    """Bad input: a 4xx (never a 500) in the error shape."""
+    assert 400 <= response.status_code < 500, (
+        response.status_code,
+        response.get_data(as_text=True)[:300],
+    )
+    return assert_error(response, response.status_code)
+
+
+class Api:
+    """Calls the API as the world's users."""
+
+    def __init__(self, client, world):
+        self.client, self.world = client, world
+
+    def get(self, path, user="dept_user", **kwargs):
+        return self.client.get(API + path, headers=self.world.auth(user), **kwargs)
+
+    def post(self, path, body=None, user="dept_user", **kwargs):
+        if body is not None:
+            kwargs["json"] = body
+        return self.client.post(API + path, headers=self.world.auth(user), **kwargs)
+
+    def create(self, kind="requirement", user="dept_user", contract=None, **overrides) -> dict:
+        contract = contract or self.world.contract
+        body = {
+            "kind": kind,
+            "contract_id": contract.id,
+            "title": f"A {kind}",
+            "description": "From the API tests.",
+            "fields": creation_fields(kind),
+        }
+        if contract.id == self.world.contract.id:
+            body["system_id"] = self.world.system.id
+        body.update(overrides)
+        response = self.post("/requests", body, user=user)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def fire(self, request: dict, event: str, user: str, fields=None, comment="", version=None):
+        body = {
+            "version": request["version"] if version is None else version,
+            "fields": fields or {},
+            "comment": comment,
+        }
+        return self.post(f"/requests/{request['id']}/events/{event}", body, user=user)
+
+    def fire_ok(self, request: dict, event: str, user: str, fields=None, comment="") -> dict:
+        response = self.fire(request, event, user, fields, comment)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def upload(
+        self, request: dict, content: bytes, name="report.pdf", kind="test_report", user=None
+    ):
+        return self.client.post(
+            f"{API}/requests/{request['id']}/attachments",
+            headers=self.world.auth(user or "dept_user"),
+            data={"file": (io.BytesIO(content), name), "kind": kind},
+            content_type="multipart/form-data",
+        )
+
+
+@pytest.fixture
+def api(client, world):
+    return Api(client, world)
+
+
+@pytest.fixture
+def draft(api) -> dict:
+    """A cardiology requirement under vendor A's contract, in draft."""
+    return api.create(title="Cardiology follow-up form")
+
+
+@pytest.fixture
+def submitted(api, draft) -> dict:
+    return api.fire_ok(draft, "submit", "dept_user")
+
+
+# ---------------------------------------------------------------- authentication (401)
+
+
+class TestAuthentication:
+    def test_no_token_is_401(self, client, world):
+        assert_error(client.get(f"{API}/me"), 401, "unauthenticated")
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            "Bearer cf_not-a-real-token",
+            "Bearer ",
+            "Basic dXNlcjpwYXNz",
+            "Bearer " + "a" * 5000,
+            "cf_token-without-scheme",
+        ],
+    )
+    def test_bad_token_is_401(self, client, world, header):
+        response = client.get(f"{API}/me", headers={"Authorization": header})
+        assert_error(response, 401, "unauthenticated")
+
+    def test_good_token_is_the_user(self, api):
+        response = api.get("/me", user="vendor_engineer")
+        assert response.status_code == 200
+        me = response.get_json()
+        assert me["username"] == "vendor_engineer"
+        assert [r["role"] for r in me["roles"]] == ["vendor_engineer"]
+        assert me["roles"][0]["vendor_id"] == api.world.contract.vendor_id
+
+    def test_revoked_token_is_401(self, client, db, world):
+        headers = world.auth("it_staff")
+        assert client.get(f"{API}/me", headers=headers).status_code == 200
+        assert revoke_tokens(db, world.users["it_staff"]) == 1
+        db.commit()
+        assert_error(client.get(f"{API}/me", headers=headers), 401, "unauthenticated")
+        # Other users' tokens keep working.
+        assert client.get(f"{API}/me", headers=world.auth("it_signer")).status_code == 200
+
+    def test_every_endpoint_needs_authentication(self, client, world):
+        for method, path in [
+            ("get", "/definitions"),
+            ("get", "/definitions/requirement"),
+            ("get", "/contracts"),
+            ("get", "/systems"),
+            ("get", "/requests"),
+            ("post", "/requests"),
+            ("get", "/requests/1"),
+            ("post", "/requests/1/events/submit"),
+            ("get", "/requests/1/history"),
+            ("post", "/requests/1/attachments"),
+            ("get", "/attachments/1"),
+        ]:
+            response = getattr(client, method)(API + path)
+            assert_error(response, 401, "unauthenticated")
+
+
+# ---------------------------------------------------------------- 403 / 404 / 409 / 422
+
+
+class TestStatusCodes:
+    def test_wrong_role_is_403_forbidden(self, api, submitted):
+        # vendor_engineer sees the request (vendor A's contract) but may not triage it.
+        response = api.fire(submitted, "triage", "vendor_engineer", {"priority": "high"})
+        error = assert_error(response, 403, "forbidden")
+        assert "it_staff" in error["details"]["roles"]
+        # Nothing changed.
+        again = api.get(f"/requests/{submitted['id']}").get_json()
+        assert (again["state"], again["version"]) == ("submitted", submitted["version"])
+
+    def test_missing_request_is_404(self, api, world):
+        assert_error(api.get("/requests/999999"), 404, "not_found")
+        assert_error(api.get("/requests/999999/history"), 404, "not_found")
+        response = api.post("/requests/999999/events/submit", {"version": 1})
+        assert_error(response, 404, "not_found")
+
+    def test_id_beyond_database_range_is_404_not_500(self, api, world):
+        assert_error(api.get("/requests/99999999999999"), 404, "not_found")
+        assert_error(api.get("/attachments/99999999999999"), 404, "not_found")
+
+    @pytest.mark.parametrize("outsider", ["other_dept_user", "other_vendor"])
+    def test_request_out_of_scope_is_404_and_not_listed(self, api, draft, outsider):
+        rid = draft["id"]
+        assert api.get(f"/requests/{rid}", user="vendor_engineer").status_code == 200
+        assert_error(api.get(f"/requests/{rid}", user=outsider), 404, "not_found")
+        assert_error(api.get(f"/requests/{rid}/history", user=outsider), 404, "not_found")
+        # Firing out of scope does not reveal the request either.
+        response = api.fire(draft, "cancel", outsider, comment="not mine")
+        assert_error(response, 404, "not_found")
+        listing = api.get("/requests", user=outsider).get_json()
+        assert rid not in [item["id"] for item in listing["items"]]
+        assert listing["total"] == 0
+        # The owner still sees it, unchanged.
+        mine = api.get("/requests").get_json()
+        assert [item["id"] for item in mine["items"]] == [rid]
+        assert api.get(f"/requests/{rid}").get_json()["version"] == draft["version"]
+
+    def test_vendor_lists_only_its_contracts(self, api, world):
+        ours = api.get("/contracts", user="vendor_engineer").get_json()
+        assert [c["code"] for c in ours] == ["C-A"]
+        theirs = api.get("/contracts", user="other_vendor").get_json()
+        assert [c["code"] for c in theirs] == ["C-B"]
+        hospital = api.get("/contracts", user="it_staff").get_json()
+        assert sorted(c["code"] for c in hospital) == ["C-A", "C-B"]
+
+    def test_vendor_lists_only_systems_of_its_contracts(self, api, world):
+        ours = api.get("/systems", user="vendor_engineer").get_json()
+        assert [s["code"] for s in ours] == ["sys_a"]
+        assert ours[0]["releases"][0]["version"] == "1.1.0"
+        assert api.get("/systems", user="other_vendor").get_json() == []
+
+    def test_event_not_leaving_state_is_409_invalid_transition(self, api, draft):
+        response = api.fire(draft, "deliver", "vendor_engineer", {"delivery_note": "x"})
+        error = assert_error(response, 409, "invalid_transition")
+        assert error["details"]["state"] == "draft"
+        assert "submit" in error["details"]["available"]
+        assert "deliver" not in error["details"]["available"]
+
+    def test_unknown_event_is_409_invalid_transition(self, api, draft):
+        response = api.fire(draft, "teleport", "dept_user")
+        assert_error(response, 409, "invalid_transition")
+
+    def test_stale_version_is_409(self, api, submitted):
+        assert submitted["version"] == 2
+        stale = dict(submitted, version=1)
+        response = api.fire(stale, "triage", "it_staff", {"priority": "high"})
+        error = assert_error(response, 409, "stale_version")
+        assert error["details"] == {"expected": 1, "current": 2}
+        # The right version wins, then the same version again is stale.
+        api.fire_ok(submitted, "triage", "it_staff", {"priority": "high"})
+        again = api.fire(submitted, "reject", "it_staff", comment="late click")
+        assert_error(again, 409, "stale_version")
+
+    def test_bad_event_input_is_422_invalid_input(self, api, submitted):
+        response = api.fire(submitted, "triage", "it_staff", {"priority": "urgent"})
+        error = assert_error(response, 422, "invalid_input")
+        assert "priority" in error["details"]["fields"]
+
+    def test_missing_required_comment_is_422_invalid_input(self, api, submitted):
+        response = api.fire(submitted, "reject", "it_staff", comment="   ")
+        error = assert_error(response, 422, "invalid_input")
+        assert "comment" in error["details"]["fields"]
+
+    def test_guard_refusal_is_422_guard_failed(self, api, draft):
+        # it_staff may submit requirements, but only the submitter may submit this one.
+        response = api.fire(draft, "submit", "it_staff")
+        error = assert_error(response, 422, "guard_failed")
+        reasons = error["details"]["reasons"]
+        assert [r["guard"] for r in reasons] == ["is_submitter"]
+        assert all(r["message"] for r in reasons)
+
+    def test_creating_without_create_role_is_403(self, api, world):
+        body = {
+            "kind": "requirement",
+            "contract_id": world.contract.id,
+            "title": "Vendors do not raise requirements",
+            "fields": creation_fields("requirement"),
+        }
+        assert_error(api.post("/requests", body, user="vendor_engineer"), 403, "forbidden")
+        assert_error(api.post("/requests", body, user="auditor"), 403, "forbidden")
+
+    def test_unknown_kind_is_an_error_in_the_shape(self, api, world):
+        body = {"kind": "nope", "contract_id": world.contract.id, "title": "x"}
+        assert_client_error(api.post("/requests", body))
+
+    def test_unknown_contract_is_422(self, api, world):
+        body = {
+            "kind": "requirement",
+            "contract_id": 987654,
+            "title": "x",
+            "fields": creation_fields("requirement"),
+        }
+        error = assert_error(api.post("/requests", body), 422, "invalid_input")
+        assert "contract_id" in error["details"]["fields"]
+
+    def test_unknown_api_path_and_method_answer_in_the_shape(self, api, world):
+        assert_error(api.get("/no/such/thing"), 404, "not_found")
+        response = api.client.delete(f"{API}/requests", headers=api.world.auth("it_staff"))
+        assert_error(response, 405)
+
+
+# ---------------------------------------------------------------- bad input, never a 500
+
+
+class TestBadInput:
+    def test_malformed_json_body(self, api, world):
+        response = api.client.post(
+            f"{API}/requests",
+            data='{"kind": "requirement", ',
+            content_type="application/json",
+            headers=world.auth("dept_user"),
+        )
+        error = assert_error(response, 422, "invalid_input")
+        assert "_body" in error["details"]["fields"]
+
+    def test_json_array_body(self, api, world):
+        response = api.post("/requests", [{"kind": "requirement"}])
+        assert_error(response, 422, "invalid_input")
+
+    def test_body_that_is_not_json(self, api, world):
+        response = api.client.post(
+            f"{API}/requests",
+            data="kind=requirement",
+            content_type="application/x-www-form-urlencoded",
+            headers=world.auth("dept_user"),
+        )
+        assert_client_error(response)
+
+    def test_event_body_malformed_or_array(self, api, draft, world):
+        path = f"{API}/requests/{draft['id']}/events/submit"
+        headers = world.auth("dept_user")
+        response = api.client.post(path, data="{", content_type="application/json", headers=headers)
+        assert_error(response, 422, "invalid_input")
+        assert_error(api.client.post(path, json=[1, 2], headers=headers), 422, "invalid_input")
+        assert_error(api.client.post(path, json="v", headers=headers), 422, "invalid_input")
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"version": "1"}, "version"),
+            ({"version": 1.5}, "version"),
+            ({"version": True}, "version"),
+            ({"version": None}, "version"),
+            ({"version": 1, "fields": ["a", "b"]}, "fields"),
+            ({"version": 1, "fields": "text"}, "fields"),
+            ({"version": 1, "comment": 42}, "comment"),
+            ({"version": 1, "comment": BIG}, "comment"),
+            ({"version": 1, "colour": "blue"}, "colour"),
+            ({"version": 2**40}, "version"),
+            ({}, "version"),
+        ],
+    )
+    def test_bad_event_body_is_422_naming_the_field(self, api, draft, body, field):
+        response = api.post(f"/requests/{draft['id']}/events/submit", body)
+        error = assert_error(response, 422, "invalid_input")
+        assert field in error["details"]["fields"], error
+        assert api.get(f"/requests/{draft['id']}").get_json()["version"] == 1
+
+    def test_one_megabyte_in_event_fields_is_422(self, api, submitted):
+        response = api.fire(submitted, "triage", "it_staff", {"priority": BIG})
+        assert_error(response, 422, "invalid_input")
+        response = api.fire(submitted, "triage", "it_staff", {"priority": "high", BIG: "x"})
+        assert_error(response, 422, "invalid_input")
+
+    @pytest.mark.parametrize(
+        ("override", "field"),
+        [
+            ({"contract_id": "x"}, "contract_id"),
+            ({"contract_id": "1"}, "contract_id"),
+            ({"contract_id": 1.0}, "contract_id"),
+            ({"contract_id": -3}, "contract_id"),
+            ({"contract_id": 2**40}, "contract_id"),
+            ({"system_id": "1"}, "system_id"),
+            ({"fields": ["req_type", "module"]}, "fields"),
+            ({"fields": "new_feature"}, "fields"),
+            ({"title": 7}, "title"),
+            ({"title": ""}, "title"),
+            ({"title": BIG}, "title"),
+            ({"description": BIG}, "description"),
+            ({"kind": BIG}, "kind"),
+            ({"fields": {"req_type": "new_feature", "module": BIG}}, "fields"),
+            ({"fields": {"req_type": "new_feature", "module": "m", "extra": BIG}}, "fields"),
+            ({"fields": {"req_type": BIG, "module": "m"}}, "fields"),
+            ({"priority": "high"}, "priority"),
+            ({"state": "closed"}, "state"),
+        ],
+    )
+    def test_bad_create_body_is_422(self, api, world, override, field):
+        body = {
+            "kind": "requirement",
+            "contract_id": world.contract.id,
+            "system_id": world.system.id,
+            "title": "Valid title",
+            "fields": creation_fields("requirement"),
+        }
+        body.update(override)
+        error = assert_error(api.post("/requests", body), 422, "invalid_input")
+        assert field in error["details"]["fields"], error
+        assert api.get("/requests").get_json()["total"] == 0
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "per_page=0",
+            "page=-1",
+            "page=0",
+            "per_page=10000",
+            "sort=bogus",
+            "sort=title;drop",
+            "page=abc",
+            "contract_id=x",
+            "contract_id=99999999999",
+            "created_from=yesterday",
+            "colour=blue",
+            "q=" + "x" * 5000,
+        ],
+    )
+    def test_bad_list_query_is_422(self, api, world, query):
+        response = api.get(f"/requests?{query}")
+        error = assert_error(response, 422, "invalid_input")
+        assert error["details"]["fields"]
+
+    def test_bad_attachment_form_is_4xx(self, api, draft, world):
+        path = f"{API}/requests/{draft['id']}/attachments"
+        headers = world.auth("dept_user")
+        no_file = api.client.post(
+            path, headers=headers, data={"kind": "test_report"}, content_type="multipart/form-data"
+        )
+        assert_error(no_file, 422, "invalid_input")
+        no_kind = api.client.post(
+            path,
+            headers=headers,
+            data={"file": (io.BytesIO(b"x"), "a.txt")},
+            content_type="multipart/form-data",
+        )
+        assert_error(no_kind, 422, "invalid_input")
+        bad_kind = api.upload(draft, b"x", kind="../../etc")
+        assert_error(bad_kind, 422, "invalid_input")
+        as_json = api.client.post(path, headers=headers, json={"kind": "test_report"})
+        assert_client_error(as_json)
+
+
+# ---------------------------------------------------------------- requests
+
+
+class TestRequests:
+    def test_create_is_201_with_available_events(self, api, world):
+        created = api.create(title="  Spaces are trimmed  ")
+        assert created["title"] == "Spaces are trimmed"
+        assert (created["kind"], created["state"], created["version"]) == (
+            "requirement",
+            "draft",
+            1,
+        )
+        assert created["contract_id"] == world.contract.id
+        assert created["system_id"] == world.system.id
+        assert created["department_id"] == world.departments["cardiology"].id
+        assert created["submitter"] == "dept_user"
+        assert created["fields"]["req_type"] == "new_feature"
+        assert len(created["definition_version"]) == 64
+        events = {e["event"]: e for e in created["available_events"]}
+        assert events["submit"]["allowed"] is True
+        assert events["submit"]["reasons"] == []
+        for option in events.values():
+            assert set(option) >= {"event", "label", "allowed", "reasons", "fields"}
+        # The same request is readable afterwards.
+        fetched = api.get(f"/requests/{created['id']}").get_json()
+        assert fetched["id"] == created["id"]
+        assert fetched["available_events"] == created["available_events"]
+
+    def test_available_events_explain_refusals(self, api, draft):
+        seen = api.get(f"/requests/{draft['id']}", user="vendor_engineer").get_json()
+        for option in seen["available_events"]:
+            assert option["allowed"] is False
+            assert option["reasons"] and option["reasons"][0]["message"]
+
+    def test_fire_returns_the_request(self, api, submitted):
+        assert (submitted["state"], submitted["version"]) == ("submitted", 2)
+        triaged = api.fire_ok(submitted, "triage", "it_staff", {"priority": "medium"})
+        assert (triaged["state"], triaged["version"]) == ("triaged", 3)
+        assert triaged["fields"]["priority"] == "medium"
+
+    def test_pagination(self, api, world):
+        ids = [api.create(title=f"Request {i}")["id"] for i in range(5)]
+        page = api.get("/requests?per_page=2").get_json()
+        assert (page["total"], page["pages"], page["per_page"], page["page"]) == (5, 3, 2, 1)
+        assert [i["id"] for i in page["items"]] == ids[::-1][:2]  # newest first
+        last = api.get("/requests?per_page=2&page=3").get_json()
+        assert [i["id"] for i in last["items"]] == [ids[0]]
+        beyond = api.get("/requests?per_page=2&page=4").get_json()
+        assert beyond["items"] == [] and beyond["total"] == 5
+        ascending = api.get("/requests?sort=id&per_page=200").get_json()
+        assert [i["id"] for i in ascending["items"]] == ids
+        default = api.get("/requests").get_json()
+        assert (default["per_page"], default["pages"]) == (25, 1)
+        # Summaries do not carry per-actor events.
+        assert "available_events" not in default["items"][0]
+
+    def test_empty_list(self, api, world):
+        page = api.get("/requests").get_json()
+        assert page == {"items": [], "page": 1, "per_page": 25, "total": 0, "pages": 0}
+
+    def test_filters(self, api, world):
+        first = api.create(title="Plain one")
+        api.fire_ok(first, "submit", "dept_user")
+        api.create(title="Plain two")
+        incident = api.create("incident", title="Printer down")
+        other = api.create(
+            user="it_staff", contract=world.other_contract, title="Other contract", system_id=None
+        )
+
+        def ids(query, user="it_staff"):
+            body = api.get(f"/requests?{query}", user=user).get_json()
+            assert body["total"] == len(body["items"])
+            return sorted(i["id"] for i in body["items"])
+
+        assert ids("kind=incident") == [incident["id"]]
+        assert len(ids("kind=requirement")) == 3
+        assert ids("state=submitted") == [first["id"]]
+        assert ids("kind=incident&state=submitted") == []
+        assert ids(f"contract_id={world.other_contract.id}") == [other["id"]]
+        assert len(ids(f"contract_id={world.contract.id}")) == 3
+        assert ids("q=printer") == [incident["id"]]  # case-insensitive title search
+        # dept_user of cardiology does not see the request it_staff raised elsewhere.
+        assert ids(f"contract_id={world.other_contract.id}", user="dept_user") == []
+
+    def test_title_search_takes_percent_and_underscore_literally(self, api, world):
+        percent = api.create(title="Report is 100% wrong")
+        underscore = api.create(title="Field patient_id missing")
+        decoy = api.create(title="Field patientXid and 1000 wrong")
+        backslash = api.create(title=r"Path C:\temp broken")
+
+        def ids(q):
+            response = api.get("/requests", query_string={"q": q})
+            assert response.status_code == 200
+            return sorted(i["id"] for i in response.get_json()["items"])
+
+        assert ids("%") == [percent["id"]]
+        assert ids("0%") == [percent["id"]]
+        assert ids("_") == [underscore["id"]]
+        assert ids("t_i") == [underscore["id"]]
+        assert ids("\\") == [backslash["id"]]
+        assert ids("patient") == sorted([underscore["id"], decoy["id"]])
+        assert ids("%%") == []
+
+    def test_history_chains_hashes(self, api, submitted):
+        api.fire_ok(submitted, "triage", "it_staff", {"priority": "low"})
+        response = api.get(f"/requests/{submitted['id']}/history")
+        assert response.status_code == 200
+        history = response.get_json()
+        entries = history["entries"]
+        assert history["request_id"] == submitted["id"]
+        assert [e["event"] for e in entries] == ["create", "submit", "triage"]
+        assert [e["seq"] for e in entries] == [1, 2, 3]
+        assert [e["actor"] for e in entries] == ["dept_user", "dept_user", "it_staff"]
+        assert entries[0]["from_state"] is None and entries[0]["to_state"] == "draft"
+        assert (entries[2]["from_state"], entries[2]["to_state"]) == ("submitted", "triaged")
+        assert entries[2]["fields"] == {"priority": "low"}
+        assert entries[0]["prev_hash"] == GENESIS
+        for previous, entry in zip(entries, entries[1:], strict=False):
+            assert entry["prev_hash"] == previous["entry_hash"]
+        assert len({e["entry_hash"] for e in entries}) == 3
+        assert history["head_hash"] == entries[-1]["entry_hash"]
+
+    def test_refused_fire_adds_no_history(self, api, submitted):
+        api.fire(submitted, "triage", "it_staff", {"priority": "urgent"})
+        api.fire(submitted, "triage", "vendor_engineer", {"priority": "high"})
+        api.fire(dict(submitted, version=1), "triage", "it_staff", {"priority": "high"})
+        entries = api.get(f"/requests/{submitted['id']}/history").get_json()["entries"]
+        assert [e["event"] for e in entries] == ["create", "submit"]
+
+    def test_auditor_reads_everything_but_fires_nothing(self, api, submitted):
+        assert api.get(f"/requests/{submitted['id']}", user="auditor").status_code == 200
+        assert api.get("/requests", user="auditor").get_json()["total"] == 1
+        response = api.fire(submitted, "triage", "auditor", {"priority": "high"})
+        assert_error(response, 403, "forbidden")
+
+
+# ---------------------------------------------------------------- definitions and OpenAPI
+
+
+class TestDefinitionsAndOpenApi:
+    def test_list_definitions(self, api, world):
+        body = api.get("/definitions").get_json()
+        keys = {d["key"] for d in body}
+        assert keys >= {"requirement", "upgrade", "schema_change", "incident"}
+        for d in body:
+            assert len(d["version"]) == 64 and d["initial"] in d["states"]
+
+    def test_one_definition_with_mermaid(self, api, world):
+        response = api.get("/definitions/requirement")
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["key"] == "requirement"
+        assert body["mermaid"].startswith("stateDiagram-v2")
+        assert "draft --> submitted : submit" in body["mermaid"]
+        assert body["content"]["initial"] == "draft"
+        assert set(body["content"]["states"]) == set(body["states"])
+
+    def test_unknown_definition_is_404(self, api, world):
+        assert_error(api.get("/definitions/nope"), 404, "not_found")
+
+    def test_openapi_lists_every_path_with_schemas(self, client):
+        response = client.get(f"{API}/openapi.json")
+        assert response.status_code == 200
+        doc = response.get_json()
+        assert doc["openapi"].startswith("3.")
+        expected = {
+            "/me",
+            "/definitions",
+            "/definitions/{key}",
+            "/contracts",
+            "/systems",
+            "/requests",
+            "/requests/{request_id}",
+            "/requests/{request_id}/events/{event}",
+            "/requests/{request_id}/history",
+            "/requests/{request_id}/attachments",
+            "/attachments/{attachment_id}",
+        }
+        assert expected <= set(doc["paths"]), expected - set(doc["paths"])
+        assert set(doc["paths"]["/requests"]) >= {"get", "post"}
+        schemas = doc["components"]["schemas"]
+        for name in ("ErrorOut", "RequestOut", "RequestCreateIn", "EventIn", "HistoryOut"):
+            assert name in schemas
+        assert "version" in schemas["EventIn"]["properties"]
+        assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+        # Every $ref points at a schema that exists.
+        text = json.dumps(doc)
+        for ref in {part.split('"')[0] for part in text.split('"#/components/schemas/')[1:]}:
+            assert ref in schemas, ref
+
+
+# ---------------------------------------------------------------- attachments
+
+
+class TestAttachments:
+    def test_upload_and_download(self, api, draft, app):
+        content = b"%PDF-1.4 test report\n" + bytes(range(256))
+        response = api.upload(draft, content)
+        assert response.status_code == 201, response.get_json()
+        meta = response.get_json()
+        assert meta["sha256"] == hashlib.sha256(content).hexdigest()
+        assert (meta["filename"], meta["kind"], meta["size"]) == (
+            "report.pdf",
+            "test_report",
+            len(content),
+        )
+        assert meta["uploaded_by"] == "dept_user"
+        # The request moved on and lists the document.
+        request = api.get(f"/requests/{draft['id']}").get_json()
+        assert request["version"] == draft["version"] + 1
+        assert [a["id"] for a in request["attachments"]] == [meta["id"]]
+
+        download = api.get(f"/attachments/{meta['id']}")
+        assert download.status_code == 200
+        assert download.data == content
+        assert download.headers["Content-Disposition"].startswith("attachment")
+        assert "report.pdf" in download.headers["Content-Disposition"]
+        assert download.headers["X-Content-Type-Options"] == "nosniff"
+        # The vendor of the contract may read it too.
+        assert api.get(f"/attachments/{meta['id']}", user="vendor_engineer").data == content
+
+    def test_upload_is_recorded_in_history(self, api, draft):
+        meta = api.upload(draft, b"bytes").get_json()
+        entries = api.get(f"/requests/{draft['id']}/history").get_json()["entries"]
+        assert entries[-1]["event"] == "attach"
+        assert entries[-1]["fields"]["sha256"] == meta["sha256"]
+        assert entries[-1]["prev_hash"] == entries[-2]["entry_hash"]
+
+    def test_too_large_is_413_and_nothing_is_kept(self, api, draft, app):
+        limit = app.config["MAX_UPLOAD_BYTES"]
+        assert limit == 2 * MB
+        response = api.upload(draft, b"\0" * (limit + 1), name="big.bin")
+        assert_error(response, 413, "too_large")
+        storage = Path(app.config["ATTACHMENTS_DIR"])
+        assert not storage.exists() or not [p for p in storage.rglob("*") if p.is_file()]
+        request = api.get(f"/requests/{draft['id']}").get_json()
+        assert request["version"] == draft["version"] and request["attachments"] == []
+
+    def test_body_beyond_the_request_limit_is_413(self, api, draft, app):
+        response = api.upload(draft, b"\0" * (app.config["MAX_UPLOAD_BYTES"] + 2 * MB))
+        assert_error(response, 413)
+
+    def test_exactly_the_limit_is_accepted(self, api, draft, app):
+        response = api.upload(draft, b"\1" * app.config["MAX_UPLOAD_BYTES"], name="max.bin")
+        assert response.status_code == 201, response.get_json()
+
+    @pytest.mark.parametrize(
+        "name", ["../../etc/passwd", "..\\..\\windows\\win.ini", "/etc/passwd", "a/../../b.txt"]
+    )
+    def test_path_in_file_name_is_stored_safely(self, api, draft, app, tmp_path, name):
+        content = b"root:x:0:0\n" + name.encode()
+        response = api.upload(draft, content, name=name)
+        assert response.status_code == 201, response.get_json()
+        meta = response.get_json()
+        assert "/" not in meta["filename"] and "\\" not in meta["filename"]
+        assert ".." not in meta["filename"]
+        storage = Path(app.config["ATTACHMENTS_DIR"]).resolve()
+        files = [p.resolve() for p in storage.rglob("*") if p.is_file()]
+        assert files == [storage / meta["sha256"][:2] / meta["sha256"]]
+        assert files[0].read_bytes() == content
+        # Nothing escaped the storage folder.
+        outside = [
+            p
+            for p in tmp_path.rglob("*")
+            if p.is_file() and storage not in p.resolve().parents and p.name in ("passwd", "b.txt")
+        ]
+        assert outside == []
+        download = api.get(f"/attachments/{meta['id']}")
+        assert download.data == content
+        assert "/" not in download.headers["Content-Disposition"]
+
+    def test_altered_file_is_withheld(self, api, draft, app):
+        meta = api.upload(draft, b"original bytes").get_json()
+        blob = Path(app.config["ATTACHMENTS_DIR"]) / meta["sha256"][:2] / meta["sha256"]
+        blob.write_bytes(b"tampered bytes")
+        error = assert_error(api.get(f"/attachments/{meta['id']}"), 404, "not_found")
+        assert error["details"]["attachment_id"] == meta["id"]
+
+    def test_deleted_file_is_withheld(self, api, draft, app):
+        meta = api.upload(draft, b"original bytes").get_json()
+        (Path(app.config["ATTACHMENTS_DIR"]) / meta["sha256"][:2] / meta["sha256"]).unlink()
+        assert_error(api.get(f"/attachments/{meta['id']}"), 404, "not_found")
+
+    @pytest.mark.parametrize("outsider", ["other_dept_user", "other_vendor"])
+    def test_out_of_scope_download_and_upload_is_404(self, api, draft, outsider):
+        meta = api.upload(draft, b"private").get_json()
+        assert_error(api.get(f"/attachments/{meta['id']}", user=outsider), 404, "not_found")
+        response = api.upload(draft, b"intrusion", user=outsider)
+        assert_error(response, 404, "not_found")
+
+    def test_missing_attachment_is_404(self, api, world):
+        assert_error(api.get("/attachments/424242"), 404, "not_found")
+
+    def test_admin_may_not_attach(self, api, draft):
+        assert_error(api.upload(draft, b"x", user="sys_admin"), 404, "not_found")
