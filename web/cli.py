@@ -50,9 +50,8 @@ definitions_cli = AppGroup("definitions", help="Workflow definitions.")
 @click.argument("path", required=False)
 def definitions_check(path: str | None):
     """Check every definition (or the file/folder PATH); exit 1 naming file, line, problem."""
-    from workflow.policy import load_policy_dir
-
     from workflow.definition import load_definition_dir, load_definition_file
+    from workflow.policy import load_policy_dir
 
     root = Path(current_app.config["DEFINITIONS_DIR"])
     try:

@@ -6,8 +6,6 @@ A definition's version is the SHA-256 of its canonical JSON content, so a cosmet
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from transitions import Machine
 
 from models.people import ADMIN_ROLES, ROLES
+from workflow.canonical import canonical_json, content_hash
 from workflow.fields import FIELD_TYPES
 from workflow.registry import EFFECTS, GUARDS, Callable_, load_builtins
 from workflow.yamlsource import (
@@ -277,16 +276,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
-
-
-def canonical_json(value: Any) -> bytes:
-    """The one byte form used for hashing: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def content_hash(content: dict) -> str:
-    """A definition's version: SHA-256 hex of its canonical JSON."""
-    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 # ---------------------------------------------------------------- checks

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import HistoryEntry, Request
-from workflow.definition import canonical_json
+from workflow.canonical import canonical_json
 
 GENESIS = "0" * 64
 

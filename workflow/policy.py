@@ -16,7 +16,6 @@ Meaning of the quota numbers (DOMAIN §1):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from workflow.canonical import canonical_json, content_hash
 from workflow.yamlsource import (
     DefinitionError,
     Problem,
@@ -641,14 +641,6 @@ class PolicyTemplate:
     file: str
 
 
-def _canonical_json(document: dict) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _content_hash(document: dict) -> str:
-    return hashlib.sha256(_canonical_json(document)).hexdigest()
-
-
 def validate_policy_document(document: Any, file: str = "<policy>") -> dict:
     """Validate a parsed (or stored) policy; return it canonical; raises DefinitionError."""
     if not isinstance(document, dict):
@@ -660,7 +652,7 @@ def validate_policy_document(document: Any, file: str = "<policy>") -> dict:
     except ValidationError as exc:
         raise DefinitionError(marshmallow_problems(file, document, exc.messages)) from exc
     # Dumping gives plain JSON types; the JSON round trip drops any leftover subclass.
-    return json.loads(_canonical_json(schema.dump(loaded)))
+    return json.loads(canonical_json(schema.dump(loaded)))
 
 
 def load_policy_file(path: str | Path) -> PolicyTemplate:
@@ -671,7 +663,7 @@ def load_policy_file(path: str | Path) -> PolicyTemplate:
         key=document["key"],
         title=document["title"],
         document=document,
-        content_hash=_content_hash(document),
+        content_hash=content_hash(document),
         file=str(path),
     )
 

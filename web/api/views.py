@@ -51,7 +51,7 @@ def parse_args(schema: Schema) -> dict:
 
 
 def request_data(req, with_events: bool = True) -> dict:
-    """A request as plain data for RequestOut / RequestSummaryOut (events as the actor sees them)."""
+    """A request as plain data for RequestOut / RequestSummaryOut."""
     definition = engine.definition_for(req)
     state = definition.states.get(req.state, {})
     data = {
