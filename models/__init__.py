@@ -1,6 +1,6 @@
 """SQLAlchemy 2.x mapped classes, one module per aggregate. Never imports ``web``."""
 
-from models.base import Base, utcnow
+from models.base import Base, as_naive_utc, utcnow
 from models.contracts import Contract, Vendor
 from models.people import ROLES, ApiToken, Department, RoleAssignment, User
 from models.requests import Attachment, DefinitionVersion, HistoryEntry, Request
@@ -11,6 +11,7 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "Base",
+    "as_naive_utc",
     "Contract",
     "DefinitionVersion",
     "Department",

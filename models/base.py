@@ -29,3 +29,10 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """Current time as naive UTC, microseconds kept: the one form stored and hashed."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_naive_utc(moment: datetime) -> datetime:
+    """The stored form of any timestamp: aware values are converted to UTC, then made naive."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None)

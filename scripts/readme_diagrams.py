@@ -16,8 +16,12 @@ def render() -> str:
 
     parts = [START]
     for key, definition in sorted(load_definition_dir(ROOT / "definitions" / "workflows").items()):
-        parts += [f"\n### {definition.title['en']} · {definition.title['zh']} (`{key}`)\n",
-                  "```mermaid", definition.mermaid(), "```"]
+        parts += [
+            f"\n### {definition.title['en']} · {definition.title['zh']} (`{key}`)\n",
+            "```mermaid",
+            definition.mermaid(),
+            "```",
+        ]
     parts.append(END)
     return "\n".join(parts)
 

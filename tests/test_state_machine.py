@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import ROLE_SCOPES, build_world
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, settings
+from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -151,12 +152,13 @@ INITIAL_REQUESTS = [
     ("upgrade", "it_staff"),
     ("schema_change", "it_dba"),
 ]
+PEOPLE_GUARDS = {"is_submitter", "not_submitter", "not_actor_of"}
 DOCUMENT_KINDS = ["test_report", "upgrade_report", "supplementary_agreement", "Bad Kind"]
 
 
 def event_note(label: str) -> None:
     """Statistics for ``--hypothesis-show-statistics`` (which states the runs reach)."""
-    event(label)
+    hypothesis_event(label)
 
 
 def scoped_roles(username: str, department: str | None) -> set[str]:
@@ -398,7 +400,9 @@ class EngineMachine(RuleBasedStateMachine):
         error, before, after = self.attempt(request_id, actor_name, action)
         assert before.state == model.state and before.version == model.version
         leaves = event_def is not None and before.state in event_def.sources
-        has_role = leaves and bool(scoped_roles(actor_name, model.department) & set(event_def.roles))
+        has_role = leaves and bool(
+            scoped_roles(actor_name, model.department) & set(event_def.roles)
+        )
         if error is not None:
             assert error.code in FIRE_CODES, error.code
             if not leaves:
@@ -484,27 +488,71 @@ class EngineMachine(RuleBasedStateMachine):
                 good.append(user)
         return good
 
-    @rule(request_id=requests, data=st.data())
-    def advance(self, request_id, data):
-        """A step that should mostly succeed: right person, valid input, documents attached."""
+    @rule(request_id=requests, data=st.data(), steps=st.integers(1, 4))
+    def advance(self, request_id, data, steps):
+        """A short walk that should succeed: right people, valid input, documents attached.
+
+        Each step is checked like any other fire; the walk stops at a final state or when
+        nobody may take the drawn step.
+        """
+        for _ in range(steps):
+            model = self.models[request_id]
+            events = DEFINITIONS[model.kind].events_from(model.state)
+            if not events:
+                return
+            forward = [e for e in events if e.name not in DETOURS] or events
+            if data.draw(st.integers(0, 4), label="detour") == 0:
+                forward = events
+            event = data.draw(st.sampled_from(forward), label="event")
+            actors = self.good_actors(model, event)
+            if not actors:
+                return
+            if data.draw(st.booleans(), label="tempt first"):
+                self._tempt(request_id, event, data)
+            actor = data.draw(st.sampled_from(actors), label="actor")
+            self._attach_needed(request_id, event, actor)
+            fields = data.draw(st.sampled_from(VALID_FIELDS.get(event.name, [{}])), label="fields")
+            comment = "Reason given." if event.comment_required else ""
+            self._fire(request_id, event.name, actor, fields, comment, 0)
+
+    def _tempt(self, request_id, event, data) -> None:
+        """Fire ``event`` as someone holding its role who fails a people guard: own work,
+        the two-person rule, or not the submitter. It must be refused."""
         model = self.models[request_id]
-        events = DEFINITIONS[model.kind].events_from(model.state)
-        if not events:
+        if not {b.target.name for b in event.guards} & PEOPLE_GUARDS:
             return
-        forward = [e for e in events if e.name not in DETOURS] or events
-        if data.draw(st.integers(0, 4), label="detour") == 0:
-            forward = events
-        event = data.draw(st.sampled_from(forward), label="event")
-        actors = self.good_actors(model, event)
-        if not actors:
+        good = self.good_actors(model, event)
+        tempted = [
+            u
+            for u in USERS
+            if scoped_roles(u, model.department) & set(event.roles) and u not in good
+        ]
+        if not tempted:
             return
-        actor = data.draw(st.sampled_from(actors), label="actor")
-        for bound in event.guards:
-            if bound.target.name == "has_attachment" and bound.params["kind"] not in model.documents:
-                self.attach(request_id, actor, bound.params["kind"], None)
+        actor = data.draw(st.sampled_from(tempted), label="tempted actor")
+        self._attach_needed(request_id, event, actor)
         fields = data.draw(st.sampled_from(VALID_FIELDS.get(event.name, [{}])), label="fields")
         comment = "Reason given." if event.comment_required else ""
+        version = self.models[request_id].version
         self._fire(request_id, event.name, actor, fields, comment, 0)
+        assert self.models[request_id].version == version, f"{actor} passed '{event.name}'"
+
+    def _attach_needed(self, request_id, event, actor) -> None:
+        for bound in event.guards:
+            kind = bound.params.get("kind")
+            if (
+                bound.target.name == "has_attachment"
+                and kind not in self.models[request_id].documents
+            ):
+                self.attach(request_id, actor, kind, None)
+
+    @rule(request_id=requests, data=st.data())
+    def tempt(self, request_id, data):
+        """Someone holding the role tries a step a people guard forbids them."""
+        model = self.models[request_id]
+        events = DEFINITIONS[model.kind].events_from(model.state)
+        if events:
+            self._tempt(request_id, data.draw(st.sampled_from(events), label="event"), data)
 
     @rule(
         request_id=requests,

@@ -15,7 +15,6 @@ import unicodedata
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -134,7 +133,7 @@ def add_attachment(
                 definition_hash=request.definition_version.content_hash,
             )
             session.flush()
-    except (StaleDataError, IntegrityError) as exc:
+    except StaleDataError as exc:
         raise StaleVersion("Someone else changed this request at the same moment.") from exc
     return attachment
 

@@ -14,11 +14,18 @@ from pathlib import Path
 
 from marshmallow import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from models import Contract, DefinitionVersion, Department, Request, System, utcnow
+from models import (
+    Contract,
+    DefinitionVersion,
+    Department,
+    Request,
+    System,
+    as_naive_utc,
+    utcnow,
+)
 from workflow.definition import Definition, EventDef, compile_definition, load_definition_dir
 from workflow.errors import (
     Forbidden,
@@ -224,7 +231,7 @@ def fire(
     except ValidationError as exc:
         raise InvalidInput("Some fields are not valid.", {"fields": exc.messages}) from exc
 
-    now = now or utcnow()
+    now = as_naive_utc(now) if now else utcnow()
     ctx = _context(session, request, actor, definition, event, values, now, comment)
     reasons = _check_guards(event, ctx)
     if reasons:
@@ -262,7 +269,7 @@ def fire(
                 definition_hash=definition.content_hash,
             )
             session.flush()
-    except (StaleDataError, IntegrityError) as exc:
+    except StaleDataError as exc:
         raise StaleVersion(
             "Someone else changed this request at the same moment. Reload and try again.",
             {"expected": expected_version},
@@ -336,7 +343,7 @@ def create_request(
             {"roles": allowed},
         )
 
-    now = now or utcnow()
+    now = as_naive_utc(now) if now else utcnow()
     request = Request(
         kind=kind,
         definition_version=catalog.store(session, definition),

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import HistoryEntry, Request
+from models import HistoryEntry, Request, as_naive_utc
 from workflow.canonical import canonical_json
 
 GENESIS = "0" * 64
@@ -40,7 +40,7 @@ def entry_payload(entry: HistoryEntry) -> dict:
 
 def format_time(at: datetime) -> str:
     """The hashed form of a timestamp: naive UTC ISO 8601 with microseconds."""
-    return at.replace(tzinfo=None).isoformat(timespec="microseconds")
+    return as_naive_utc(at).isoformat(timespec="microseconds")
 
 
 def compute_hash(prev_hash: str, payload: dict) -> str:
@@ -66,7 +66,7 @@ def append_entry(
     entry = HistoryEntry(
         request_id=request.id,
         seq=seq,
-        at=at.replace(tzinfo=None),
+        at=as_naive_utc(at),
         actor_id=actor.id if actor is not None else None,
         actor_name=actor.username if actor is not None else "system",
         event=event,

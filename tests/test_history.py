@@ -1,0 +1,632 @@
+"""The hash-chained history (SPEC §3): tampering with raw SQL is found by ``audit verify``,
+``audit checkpoint`` pins every chain head, and the hash itself is stable.
+
+Every tampering below goes straight to the database with ``text()`` on the engine and is
+committed, as a database administrator would do it; the application never sees it happen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import pytest
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.orm import sessionmaker
+
+from models import HistoryEntry, Request, User
+from workflow.canonical import canonical_json
+from workflow.engine import create_request, fire
+from workflow.errors import WorkflowError
+from workflow.history import (
+    GENESIS,
+    compute_hash,
+    entry_payload,
+    format_time,
+    verify_all,
+)
+from workflow.history import (
+    checkpoint as history_checkpoint,
+)
+
+HEX64 = re.compile(r"\b([0-9a-f]{64})\b")
+CHANGE_SQL = "ALTER TABLE patient ADD COLUMN follow_up_note VARCHAR(200);"
+
+
+# ---------------------------------------------------------------- a small history to attack
+
+
+@dataclass
+class Chains:
+    """Three requests with 4, 5 and 2 entries: ``a`` (requirement), ``b`` (incident), ``c``."""
+
+    a: int
+    b: int
+    c: int
+    users: dict[str, int]
+
+    @property
+    def entries(self) -> int:
+        return 4 + 5 + 2
+
+
+def _fire(db, request, event, actor, fields=None, comment="", now=None):
+    return fire(db, request, event, actor, fields or {}, request.version, comment=comment, now=now)
+
+
+def build_chains(db, catalog, world) -> Chains:
+    """Create the requests by real engine calls and commit."""
+    u = world.users
+    cardiology = world.departments["cardiology"].id
+    a = create_request(
+        db,
+        catalog,
+        u["dept_user"],
+        kind="requirement",
+        contract_id=world.contract.id,
+        system_id=world.system.id,
+        department_id=cardiology,
+        title="随访表增加备注字段",
+        description="心内科需要在随访表中记录备注。",
+        fields={"req_type": "new_feature", "module": "随访"},
+    )
+    _fire(db, a, "submit", u["dept_user"])
+    _fire(db, a, "triage", u["it_staff"], {"priority": "high"}, comment="请尽快处理 — ASAP")
+    _fire(
+        db,
+        a,
+        "estimate",
+        u["vendor_engineer"],
+        {
+            "estimate_days": "2.5",
+            "analysis": "增加一个字段",
+            "modification_plan": "One column, one form field.",
+            "promised_date": "2026-09-01",
+        },
+    )
+    b = create_request(
+        db,
+        catalog,
+        u["dept_user"],
+        kind="incident",
+        contract_id=world.contract.id,
+        system_id=world.system.id,
+        department_id=cardiology,
+        title="打印机无法打印",
+        fields={"severity": "L2", "location": "Ward 3", "reported_via": "phone"},
+    )
+    _fire(db, b, "acknowledge", u["vendor_engineer"])
+    _fire(db, b, "start_work", u["vendor_engineer"])
+    _fire(db, b, "wait_for_hospital", u["vendor_engineer"], comment="等待科室复现问题")
+    _fire(db, b, "resume", u["dept_user"])
+    c = create_request(
+        db,
+        catalog,
+        u["vendor_engineer"],
+        kind="schema_change",
+        contract_id=world.contract.id,
+        system_id=world.system.id,
+        title="Add follow-up note",
+        fields={
+            "database_name": "followup",
+            "dialect": "mysql",
+            "change_sql": CHANGE_SQL,
+            "reason": "Store a note per follow-up.",
+        },
+    )
+    _fire(db, c, "submit_for_review", u["vendor_engineer"])
+    db.commit()
+    chains = Chains(a.id, b.id, c.id, {name: user.id for name, user in u.items()})
+    assert (a.version, b.version, c.version) == (4, 5, 2)
+    db.close()  # no open transaction while the tests write behind the application's back
+    return chains
+
+
+@pytest.fixture
+def chains(db, catalog, world) -> Chains:
+    return build_chains(db, catalog, world)
+
+
+@pytest.fixture
+def tamper(app):
+    """Run raw SQL on the application's database and commit it."""
+    engine = app.extensions["changeflow.engine"]
+
+    def run(sql: str, **params):
+        statement = text(sql)
+        if "fields" in params:
+            statement = statement.bindparams(
+                bindparam("fields", type_=HistoryEntry.__table__.c.fields.type)
+            )
+        with engine.begin() as conn:
+            return conn.execute(statement, params).rowcount
+
+    return run
+
+
+def verify(runner):
+    result = runner.invoke(args=["audit", "verify"])
+    return result.exit_code, result.output + (result.stderr or "")
+
+
+def assert_fails_naming(runner, request_id: int, seq: int | None = None) -> str:
+    code, output = verify(runner)
+    assert code != 0, f"audit verify passed after tampering:\n{output}"
+    assert re.search(rf"\brequest {request_id}\b", output), output
+    if seq is not None:
+        assert re.search(rf"#{seq}\b", output), output
+    return output
+
+
+def first_problem(app):
+    with sessionmaker(app.extensions["changeflow.engine"])() as session:
+        return verify_all(session)[2]
+
+
+def checkpoint_digest(runner) -> tuple[str, str]:
+    result = runner.invoke(args=["audit", "checkpoint"])
+    assert result.exit_code == 0, result.output
+    match = HEX64.match(result.output.strip())
+    assert match, f"no 64-hex digest at the start of: {result.output!r}"
+    return match.group(1), result.output
+
+
+def stored_entries(app, request_id: int) -> list[HistoryEntry]:
+    with sessionmaker(app.extensions["changeflow.engine"], expire_on_commit=False)() as s:
+        rows = s.scalars(
+            select(HistoryEntry)
+            .where(HistoryEntry.request_id == request_id)
+            .order_by(HistoryEntry.seq)
+        ).all()
+        s.expunge_all()
+        return list(rows)
+
+
+# ---------------------------------------------------------------- untouched
+
+
+class TestUntouched:
+    def test_verify_passes_with_counts(self, runner, chains):
+        code, output = verify(runner)
+        assert code == 0, output
+        assert re.search(r"\b3 request", output), output
+        assert re.search(rf"\b{chains.entries} history entr", output), output
+        assert "FAILED" not in output
+
+    def test_verify_all_agrees(self, app, chains):
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            assert verify_all(session) == (3, chains.entries, None)
+
+    def test_every_stored_entry_recomputes_to_its_hash(self, app, chains):
+        for request_id in (chains.a, chains.b, chains.c):
+            prev = GENESIS
+            entries = stored_entries(app, request_id)
+            for seq, entry in enumerate(entries, start=1):
+                assert entry.seq == seq
+                assert entry.prev_hash == prev
+                assert compute_hash(prev, entry_payload(entry)) == entry.entry_hash
+                prev = entry.entry_hash
+
+    def test_unicode_survives_the_database(self, app, chains):
+        entries = stored_entries(app, chains.a)
+        assert entries[2].comment == "请尽快处理 — ASAP"
+        assert entries[0].fields["title"] == "随访表增加备注字段"
+        assert entries[3].fields["analysis"] == "增加一个字段"
+
+
+# ---------------------------------------------------------------- edited rows
+
+
+class TestEditedRows:
+    @pytest.mark.parametrize(
+        ("column", "value"),
+        [
+            ("comment", "Nothing to see here."),
+            ("actor_name", "it_staff2"),
+            ("event", "resolve"),
+            ("from_state", "reported"),
+            ("to_state", "resolved"),
+            ("definition_hash", "f" * 64),
+        ],
+    )
+    def test_edited_column_is_named(self, app, runner, chains, tamper, column, value):
+        assert tamper(
+            f"UPDATE history_entries SET {column} = :v WHERE request_id = :r AND seq = 3",
+            v=value,
+            r=chains.b,
+        )
+        output = assert_fails_naming(runner, chains.b, 3)
+        assert f"request {chains.a}," not in output
+        problem = first_problem(app)
+        assert (problem.request_id, problem.seq) == (chains.b, 3)
+
+    def test_edited_fields_are_named(self, runner, chains, tamper):
+        assert tamper(
+            "UPDATE history_entries SET fields = :fields WHERE request_id = :r AND seq = 4",
+            fields={
+                "estimate_days": "0.5",
+                "analysis": "增加一个字段",
+                "modification_plan": "One column, one form field.",
+                "promised_date": "2026-09-01",
+            },
+            r=chains.a,
+        )
+        assert_fails_naming(runner, chains.a, 4)
+
+    def test_edited_actor_id_is_named(self, runner, chains, tamper):
+        assert tamper(
+            "UPDATE history_entries SET actor_id = :u WHERE request_id = :r AND seq = 2",
+            u=chains.users["it_staff2"],
+            r=chains.b,
+        )
+        assert_fails_naming(runner, chains.b, 2)
+
+    def test_edited_time_is_named(self, runner, chains, tamper):
+        assert tamper(
+            "UPDATE history_entries SET at = :at WHERE request_id = :r AND seq = 2",
+            at=datetime(2026, 1, 1, 8, 0, 0),
+            r=chains.c,
+        )
+        assert_fails_naming(runner, chains.c, 2)
+
+    def test_one_character_of_unicode_comment(self, runner, chains, tamper):
+        assert tamper(
+            "UPDATE history_entries SET comment = :c WHERE request_id = :r AND seq = 3",
+            c="请尽快处理 — ASAP。",
+            r=chains.a,
+        )
+        assert_fails_naming(runner, chains.a, 3)
+
+    def test_edited_creation_entry_is_named(self, runner, chains, tamper):
+        assert tamper(
+            "UPDATE history_entries SET comment = 'x' WHERE request_id = :r AND seq = 1",
+            r=chains.c,
+        )
+        assert_fails_naming(runner, chains.c, 1)
+
+    def test_edited_last_entry_is_named(self, runner, chains, tamper):
+        assert tamper(
+            "UPDATE history_entries SET actor_name = 'it_staff' WHERE request_id = :r AND seq = 5",
+            r=chains.b,
+        )
+        assert_fails_naming(runner, chains.b, 5)
+
+    def test_first_of_two_edits_is_named(self, runner, chains, tamper):
+        for seq in (4, 2):
+            tamper(
+                "UPDATE history_entries SET comment = 'x' WHERE request_id = :r AND seq = :s",
+                r=chains.b,
+                s=seq,
+            )
+        assert_fails_naming(runner, chains.b, 2)
+
+    def test_edit_with_recomputed_hash_still_breaks_the_next_link(
+        self, app, runner, chains, tamper
+    ):
+        """An attacker who knows the algorithm re-hashes the row: the next link breaks."""
+        entry = stored_entries(app, chains.b)[2]
+        entry.comment = "Rewritten."
+        new_hash = compute_hash(entry.prev_hash, entry_payload(entry))
+        tamper(
+            "UPDATE history_entries SET comment = 'Rewritten.', entry_hash = :h "
+            "WHERE request_id = :r AND seq = 3",
+            h=new_hash,
+            r=chains.b,
+        )
+        output = assert_fails_naming(runner, chains.b)
+        assert re.search(r"#[34]\b", output), output
+
+    def test_tampering_with_another_request_is_found_too(self, runner, chains, tamper):
+        tamper(
+            "UPDATE history_entries SET comment = 'x' WHERE request_id = :r AND seq = 2",
+            r=chains.c,
+        )
+        output = assert_fails_naming(runner, chains.c, 2)
+        assert f"request {chains.b}," not in output
+
+
+# ---------------------------------------------------------------- deleted, reordered, forged rows
+
+
+class TestDeletedAndReorderedRows:
+    def test_deleted_middle_row_is_named(self, app, runner, chains, tamper):
+        assert tamper("DELETE FROM history_entries WHERE request_id = :r AND seq = 3", r=chains.b)
+        assert_fails_naming(runner, chains.b, 3)
+        assert (first_problem(app).request_id, first_problem(app).seq) == (chains.b, 3)
+
+    def test_deleted_first_row_is_named(self, runner, chains, tamper):
+        assert tamper("DELETE FROM history_entries WHERE request_id = :r AND seq = 1", r=chains.a)
+        assert_fails_naming(runner, chains.a, 1)
+
+    def test_deleted_last_row_fails(self, runner, chains, tamper):
+        assert tamper("DELETE FROM history_entries WHERE request_id = :r AND seq = 5", r=chains.b)
+        assert_fails_naming(runner, chains.b, 5)
+
+    def test_deleted_last_row_with_version_lowered_fails(self, runner, chains, tamper):
+        tamper("DELETE FROM history_entries WHERE request_id = :r AND seq = 5", r=chains.b)
+        tamper(
+            "UPDATE requests SET version = 4, state = 'waiting_hospital' WHERE id = :r", r=chains.b
+        )
+        assert_fails_naming(runner, chains.b)
+
+    def test_deleted_whole_chain_fails(self, runner, chains, tamper):
+        assert tamper("DELETE FROM history_entries WHERE request_id = :r", r=chains.c) == 2
+        assert_fails_naming(runner, chains.c)
+
+    @pytest.mark.parametrize(("first", "second"), [(2, 3), (2, 4), (4, 5)])
+    def test_swapped_rows_are_named(self, runner, chains, tamper, first, second):
+        # (request_id, seq) is unique: go through a temporary seq.
+        sql = "UPDATE history_entries SET seq = :new WHERE request_id = :r AND seq = :old"
+        assert tamper(sql, new=-1, old=first, r=chains.b)
+        assert tamper(sql, new=first, old=second, r=chains.b)
+        assert tamper(sql, new=second, old=-1, r=chains.b)
+        assert_fails_naming(runner, chains.b, first)
+
+    def test_forged_entry_appended_fails(self, app, runner, chains, tamper):
+        """A well-formed sixth entry that the request's version and head do not know about."""
+        last = stored_entries(app, chains.b)[-1]
+        forged = HistoryEntry(
+            request_id=chains.b,
+            seq=6,
+            at=datetime(2026, 7, 1, 12, 0, 0, 123456),
+            actor_id=chains.users["dept_user"],
+            actor_name="dept_user",
+            event="resolve",
+            from_state="in_progress",
+            to_state="resolved",
+            fields={"resolution": "fixed"},
+            comment="",
+            definition_hash=last.definition_hash,
+            prev_hash=last.entry_hash,
+        )
+        forged.entry_hash = compute_hash(forged.prev_hash, entry_payload(forged))
+        assert tamper(
+            "INSERT INTO history_entries (request_id, seq, at, actor_id, actor_name, event, "
+            "from_state, to_state, fields, comment, definition_hash, prev_hash, entry_hash) "
+            "VALUES (:r, 6, :at, :u, 'dept_user', 'resolve', 'in_progress', 'resolved', "
+            ":fields, '', :d, :p, :h)",
+            r=chains.b,
+            at=forged.at,
+            u=forged.actor_id,
+            fields=forged.fields,
+            d=forged.definition_hash,
+            p=forged.prev_hash,
+            h=forged.entry_hash,
+        )
+        assert_fails_naming(runner, chains.b)
+
+
+class TestRequestRow:
+    def test_changed_head_hash_fails(self, runner, chains, tamper):
+        assert tamper("UPDATE requests SET head_hash = :h WHERE id = :r", h="0" * 64, r=chains.b)
+        assert_fails_naming(runner, chains.b)
+
+    def test_head_hash_pointing_at_an_earlier_entry_fails(self, app, runner, chains, tamper):
+        earlier = stored_entries(app, chains.b)[2].entry_hash
+        tamper("UPDATE requests SET head_hash = :h WHERE id = :r", h=earlier, r=chains.b)
+        assert_fails_naming(runner, chains.b)
+
+    def test_raised_version_fails(self, runner, chains, tamper):
+        assert tamper("UPDATE requests SET version = version + 1 WHERE id = :r", r=chains.a)
+        assert_fails_naming(runner, chains.a)
+
+
+# ---------------------------------------------------------------- checkpoint
+
+
+class TestCheckpoint:
+    def test_prints_a_digest_over_all_chains(self, app, runner, chains):
+        digest, output = checkpoint_digest(runner)
+        assert re.search(r"\b3 chain", output), output
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            assert history_checkpoint(session) == (digest, 3)
+
+    def test_same_when_nothing_changed(self, runner, chains):
+        assert checkpoint_digest(runner)[0] == checkpoint_digest(runner)[0]
+
+    def test_changes_when_a_chain_grows(self, app, db, runner, chains):
+        before, _ = checkpoint_digest(runner)
+        request = db.get(Request, chains.c)
+        fire(db, request, "approve", db.get(User, chains.users["it_dba"]), {}, request.version)
+        db.commit()
+        db.close()
+        after, output = checkpoint_digest(runner)
+        assert after != before
+        assert re.search(r"\b3 chain", output), output
+        assert checkpoint_digest(runner)[0] == after
+        assert verify(runner)[0] == 0
+
+    def test_changes_when_a_chain_is_added(self, db, catalog, runner, chains):
+        before, _ = checkpoint_digest(runner)
+        create_request(
+            db,
+            catalog,
+            db.get(User, chains.users["dept_user"]),
+            kind="incident",
+            contract_id=db.get(Request, chains.b).contract_id,
+            title="Another one",
+            fields={"severity": "L3"},
+        )
+        db.commit()
+        db.close()
+        after, output = checkpoint_digest(runner)
+        assert after != before
+        assert re.search(r"\b4 chain", output), output
+
+    def test_refused_fire_changes_nothing(self, db, runner, chains):
+        before, _ = checkpoint_digest(runner)
+        request = db.get(Request, chains.c)
+        with pytest.raises(WorkflowError):
+            fire(db, request, "approve", db.get(User, chains.users["vendor_engineer"]), {}, 2)
+        db.commit()
+        db.close()
+        assert checkpoint_digest(runner)[0] == before
+
+    def test_catches_a_rewrite_that_verify_cannot(self, app, runner, chains, tamper):
+        """Drop the last entry and repair version and head: every chain still verifies, but
+        the printed checkpoint no longer matches (SPEC §3: not even a DBA goes unnoticed)."""
+        before, _ = checkpoint_digest(runner)
+        entries = stored_entries(app, chains.b)
+        tamper("DELETE FROM history_entries WHERE request_id = :r AND seq = 5", r=chains.b)
+        tamper(
+            "UPDATE requests SET version = 4, state = :s, head_hash = :h WHERE id = :r",
+            s=entries[3].to_state,
+            h=entries[3].entry_hash,
+            r=chains.b,
+        )
+        assert verify(runner)[0] == 0  # internally consistent after the rewrite ...
+        assert checkpoint_digest(runner)[0] != before  # ... but the checkpoint moved
+
+    def test_catches_a_fully_rehashed_chain(self, app, runner, chains, tamper):
+        before, _ = checkpoint_digest(runner)
+        entries = stored_entries(app, chains.a)
+        prev = entries[1].entry_hash
+        for entry in entries[2:]:
+            entry.comment = "rewritten"
+            entry.prev_hash = prev
+            entry.entry_hash = compute_hash(prev, entry_payload(entry))
+            tamper(
+                "UPDATE history_entries SET comment = 'rewritten', prev_hash = :p, "
+                "entry_hash = :h WHERE id = :i",
+                p=entry.prev_hash,
+                h=entry.entry_hash,
+                i=entry.id,
+            )
+            prev = entry.entry_hash
+        tamper("UPDATE requests SET head_hash = :h WHERE id = :r", h=prev, r=chains.a)
+        assert verify(runner)[0] == 0
+        assert checkpoint_digest(runner)[0] != before
+
+
+# ---------------------------------------------------------------- the hash itself
+
+
+PAYLOAD = {
+    "request_id": 7,
+    "seq": 2,
+    "at": "2026-07-01T08:00:00.000000",
+    "actor_id": 3,
+    "actor": "it_staff",
+    "event": "triage",
+    "from": "submitted",
+    "to": "triaged",
+    "fields": {"priority": "high", "note": "心内科 — é"},
+    "comment": "请尽快",
+    "definition": "a" * 64,
+}
+
+
+class TestHashStability:
+    def test_follows_the_documented_formula(self):
+        expected = hashlib.sha256(
+            GENESIS.encode()
+            + json.dumps(PAYLOAD, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+                "utf-8"
+            )
+        ).hexdigest()
+        assert compute_hash(GENESIS, PAYLOAD) == expected
+
+    def test_same_payload_same_hash(self):
+        first = compute_hash(GENESIS, PAYLOAD)
+        assert compute_hash(GENESIS, json.loads(json.dumps(PAYLOAD))) == first
+        assert re.fullmatch(r"[0-9a-f]{64}", first)
+
+    def test_key_order_is_irrelevant(self):
+        reordered = {key: PAYLOAD[key] for key in reversed(list(PAYLOAD))}
+        reordered["fields"] = {"note": "心内科 — é", "priority": "high"}
+        assert list(reordered) != list(PAYLOAD)
+        assert canonical_json(reordered) == canonical_json(PAYLOAD)
+        assert compute_hash(GENESIS, reordered) == compute_hash(GENESIS, PAYLOAD)
+
+    def test_canonical_json_is_compact_sorted_utf8(self):
+        assert canonical_json({"b": 1, "a": {"d": [1, 2], "c": None}}) == (
+            b'{"a":{"c":null,"d":[1,2]},"b":1}'
+        )
+
+    def test_unicode_is_kept_not_escaped(self):
+        raw = canonical_json({"comment": "心内科 — é"})
+        assert raw == '{"comment":"心内科 — é"}'.encode()
+        assert b"\\u" not in raw
+
+    def test_previous_hash_is_part_of_the_hash(self):
+        assert compute_hash(GENESIS, PAYLOAD) != compute_hash("1" * 64, PAYLOAD)
+
+    @pytest.mark.parametrize("key", sorted(PAYLOAD))
+    def test_every_payload_key_counts(self, key):
+        changed = dict(PAYLOAD)
+        changed[key] = {"changed": True}
+        assert compute_hash(GENESIS, changed) != compute_hash(GENESIS, PAYLOAD)
+
+    def test_text_that_looks_alike_hashes_differently(self):
+        # NFC "é" and NFD "e" + combining accent are different bytes: nothing is normalised.
+        nfc = dict(PAYLOAD, comment="caf\u00e9")
+        nfd = dict(PAYLOAD, comment="cafe\u0301")
+        assert compute_hash(GENESIS, nfc) != compute_hash(GENESIS, nfd)
+
+    def test_time_format_keeps_microseconds(self):
+        assert format_time(datetime(2026, 7, 1, 8, 0)) == "2026-07-01T08:00:00.000000"
+        assert format_time(datetime(2026, 7, 1, 8, 0, 0, 5)) == "2026-07-01T08:00:00.000005"
+
+    @pytest.mark.parametrize("microsecond", [0, 1, 999999])
+    def test_stored_time_round_trips(self, app, db, catalog, world, microsecond):
+        """The hash is computed before the row is stored; reading it back must agree."""
+        now = datetime(2026, 7, 1, 8, 30, 15, microsecond)
+        request = create_request(
+            db,
+            catalog,
+            world.users["dept_user"],
+            kind="incident",
+            contract_id=world.contract.id,
+            title="时间",
+            fields={"severity": "L1"},
+            now=now,
+        )
+        fire(
+            db,
+            request,
+            "acknowledge",
+            world.users["it_staff"],
+            {},
+            1,
+            comment="收到 ✓",
+            now=now,
+        )
+        db.commit()
+        request_id = request.id
+        db.close()
+        entries = stored_entries(app, request_id)
+        assert [e.at for e in entries] == [now, now]
+        for entry in entries:
+            assert compute_hash(entry.prev_hash, entry_payload(entry)) == entry.entry_hash
+        assert first_problem(app) is None
+
+
+class TestTimeZones:
+    def test_an_aware_time_is_stored_and_hashed_as_utc(self, db, catalog, world):
+        from datetime import timedelta, timezone
+
+        shanghai = timezone(timedelta(hours=8))
+        req = create_request(
+            db,
+            catalog,
+            world.users["dept_user"],
+            kind="requirement",
+            contract_id=world.contract.id,
+            department_id=world.departments["cardiology"].id,
+            title="时区",
+            fields={"req_type": "bug", "module": "m"},
+        )
+        entry = _fire(
+            db,
+            req,
+            "submit",
+            world.users["dept_user"],
+            now=datetime(2026, 5, 1, 9, 30, tzinfo=shanghai),
+        )
+        db.commit()
+        assert entry.at == datetime(2026, 5, 1, 1, 30)
+        assert entry_payload(entry)["at"] == "2026-05-01T01:30:00.000000"
+        assert verify_all(db)[2] is None
