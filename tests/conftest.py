@@ -79,7 +79,8 @@ def pg_only(database_url):
         pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL=postgresql+psycopg://…")
 
 
-def _truncate(engine) -> None:
+def truncate_all(engine) -> None:
+    """Empty every table, children first."""
     tables = [t.name for t in Base.metadata.sorted_tables]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
@@ -103,7 +104,7 @@ def app(database_url, engine, tmp_path):
     )
     yield application
     application.extensions["changeflow.engine"].dispose()
-    _truncate(engine)
+    truncate_all(engine)
 
 
 @pytest.fixture
@@ -190,26 +191,21 @@ def build_world(session, policy_document: dict | None = None) -> World:
     va, vb = Vendor(code="vendor_a", name="Vendor A"), Vendor(code="vendor_b", name="Vendor B")
     session.add_all([va, vb])
     session.flush()
-    world.contract = Contract(
-        code="C-A",
-        name="Contract A",
-        vendor_id=va.id,
-        start_date=date(2026, 1, 1),
-        end_date=date(2026, 12, 31),
-        policy_key=z.key,
-        policy_hash=z.content_hash,
-        policy=policy_document or z.document,
-    )
-    world.other_contract = Contract(
-        code="C-B",
-        name="Contract B",
-        vendor_id=vb.id,
-        start_date=date(2026, 1, 1),
-        end_date=date(2026, 12, 31),
-        policy_key=z.key,
-        policy_hash=z.content_hash,
-        policy=z.document,
-    )
+
+    def contract(code: str, vendor: Vendor, document: dict) -> Contract:
+        return Contract(
+            code=code,
+            name=f"Contract {code}",
+            vendor_id=vendor.id,
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 12, 31),
+            policy_key=z.key,
+            policy_hash=z.content_hash,
+            policy=document,
+        )
+
+    world.contract = contract("C-A", va, policy_document or z.document)
+    world.other_contract = contract("C-B", vb, z.document)
     session.add_all([world.contract, world.other_contract])
     session.flush()
     world.system = System(

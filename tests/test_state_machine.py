@@ -23,7 +23,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import ROLE_SCOPES, build_world
+from conftest import ROLE_SCOPES, build_world, truncate_all
 from hypothesis import HealthCheck, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
@@ -36,10 +36,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from models import Attachment, Base, HistoryEntry, Request, User
+from models import Attachment, HistoryEntry, Request, User
 from workflow.attachments import add_attachment
 from workflow.definition import load_definition_dir
 from workflow.engine import create_request, definition_for, fire
@@ -169,17 +169,6 @@ def scoped_roles(username: str, department: str | None) -> set[str]:
     return {r for r in roles if r != "dept_user" or user_department == department}
 
 
-def truncate(engine) -> None:
-    """Empty every table (as conftest does after each test)."""
-    tables = [t.name for t in Base.metadata.sorted_tables]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(tables):
-                conn.execute(text(f"DELETE FROM {name}"))
-
-
 @dataclass
 class Model:
     """What the test believes about one request."""
@@ -216,7 +205,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.engine = self.app.extensions["changeflow.engine"]
         self.catalog = self.app.extensions["changeflow.catalog"]
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        truncate(self.engine)
+        truncate_all(self.engine)
         with self.Session() as session:
             world = build_world(session)
             self.user_ids = {name: user.id for name, user in world.users.items()}
@@ -226,7 +215,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.models: dict[int, Model] = {}
 
     def teardown(self):
-        truncate(self.engine)
+        truncate_all(self.engine)
 
     # ------------------------------------------------------------ reading the truth
 
