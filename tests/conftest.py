@@ -69,16 +69,27 @@ def engine(database_url):
     eng.dispose()
 
 
-@pytest.fixture
-def pg_only(database_url):
-    """For tests that need PostgreSQL's row locking; they run in the PostgreSQL pass.
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests (those using ``pg_only``) are marked skipif in a SQLite run.
 
     .ci/run runs the suite on SQLite and then on PostgreSQL and fails when PostgreSQL is
     unreachable, and a TEST_DATABASE_URL that cannot be reached stops the run; so these
     tests are skipped only in a SQLite run, never silently lost.
     """
-    if not _is_postgres(database_url):
-        pytest.skip("PostgreSQL only: runs when TEST_DATABASE_URL=postgresql+psycopg://… is set")
+    on_postgres = _is_postgres(os.environ.get("TEST_DATABASE_URL", ""))
+    marker = pytest.mark.skipif(
+        not on_postgres,
+        reason="PostgreSQL only: runs when TEST_DATABASE_URL=postgresql+psycopg://… is set",
+    )
+    for item in items:
+        if "pg_only" in getattr(item, "fixturenames", ()):
+            item.add_marker(marker)
+
+
+@pytest.fixture
+def pg_only(database_url):
+    """Marks a test as needing PostgreSQL's row locking (see pytest_collection_modifyitems)."""
+    assert _is_postgres(database_url), "pg_only test ran without PostgreSQL"
 
 
 def truncate_all(engine) -> None:
