@@ -14,6 +14,7 @@ from pathlib import Path
 
 from marshmallow import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -84,7 +85,7 @@ class Catalog:
             try:
                 with session.begin_nested():
                     session.add(row)
-            except Exception:  # noqa: BLE001 - the other writer won; use its row
+            except IntegrityError:  # the other writer won; use its row
                 row = session.scalar(
                     select(DefinitionVersion).where(
                         DefinitionVersion.key == definition.key,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from models import Attachment, Contract, HistoryEntry, Request, System
 from workflow.errors import NotFound
@@ -54,6 +54,7 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     items = session.scalars(
         select(Request)
+        .options(selectinload(Request.submitter), selectinload(Request.assignee))
         .where(*conditions)
         .order_by(SORTS[filters.get("sort", "-id")], Request.id.desc())
         .limit(per_page)
