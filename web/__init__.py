@@ -28,6 +28,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("CHANGEFLOW_SECURE_COOKIES") == "1",
+        IDLE_TIMEOUT_MINUTES=int(os.environ.get("CHANGEFLOW_IDLE_MINUTES", "30")),
+        PERMANENT_SESSION_LIFETIME=12 * 3600,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (idle timeout applies)
     )
     if test_config:
         app.config.update(test_config)
@@ -36,7 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Leave room for the multipart envelope around the largest allowed upload.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
 
-    from web import auth, db, pages
+    from web import auth, db, errors_html, pages, signin
     from web.api import init_app as init_api
     from workflow.engine import Catalog
 
@@ -46,7 +49,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         Path(app.config["DEFINITIONS_DIR"]) / "workflows"
     )
     init_api(app)
+    from web.api.views import bp as api_bp
+
+    auth.csrf.exempt(api_bp)  # bearer scripts; cookie writes are checked in web.auth
     app.register_blueprint(pages.bp)
+    app.register_blueprint(signin.bp)
+    errors_html.register(app)
 
     from web.cli import register_commands
 

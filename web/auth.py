@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_login import LoginManager
+import time
+
+from flask import Flask, flash, redirect, request, session, url_for
+from flask_login import LoginManager, logout_user
+from flask_wtf.csrf import CSRFProtect
 
 from models import User
 from web.db import get_session
 from workflow.accounts import user_for_token
 
 login_manager = LoginManager()
+csrf = CSRFProtect()
 
 
 class Principal:
@@ -58,9 +62,42 @@ def current_actor() -> User | None:
 
 
 def init_app(app: Flask) -> None:
-    """Set up Flask-Login; API calls answer 401 JSON instead of redirecting."""
+    """Set up Flask-Login, CSRF and the idle timeout; API calls answer 401 JSON, pages redirect."""
     login_manager.init_app(app)
     login_manager.session_protection = "strong"
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录。 Please sign in first."
+    csrf.init_app(app)
+
+    @app.before_request
+    def _idle_timeout():
+        # Sessions end after IDLE_TIMEOUT_MINUTES without a request (shared ward computers).
+        if "_user_id" not in session:
+            return None
+        now = time.time()
+        last = session.get("last_seen", now)
+        if now - last > app.config["IDLE_TIMEOUT_MINUTES"] * 60:
+            logout_user()
+            session.clear()
+            if not request.path.startswith("/api/"):
+                flash("长时间未操作，已自动退出。 Signed out after a period of inactivity.")
+                return redirect(url_for("auth.login", next=request.full_path))
+            return None
+        session["last_seen"] = now
+        return None
+
+    @app.before_request
+    def _csrf_for_cookie_api_writes():
+        # Scripts authenticate with bearer tokens and need no CSRF token; a browser session
+        # writing through the API must prove the request came from our own pages.
+        writes = request.method not in ("GET", "HEAD", "OPTIONS")
+        if (
+            writes
+            and request.path.startswith("/api/")
+            and not request.headers.get("Authorization")
+            and "_user_id" in session
+        ):
+            csrf.protect()
 
     @login_manager.unauthorized_handler
     def _unauthorized():
@@ -70,6 +107,4 @@ def init_app(app: Flask) -> None:
             return error_response(
                 401, "unauthenticated", "Sign in, or send 'Authorization: Bearer <token>'."
             )
-        from flask import abort
-
-        abort(401)
+        return redirect(url_for("auth.login", next=request.full_path))

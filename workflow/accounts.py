@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from models import ApiToken, Contract, Department, RoleAssignment, User, Vendor, utcnow
 from models.people import ROLES, VENDOR_ROLES
-from workflow.errors import InvalidInput, NotFound
+from workflow.errors import InvalidInput, NotFound, SignInRefused
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD = 10
@@ -116,6 +116,33 @@ def create_user(
         )
     session.flush()
     return user
+
+
+MAX_FAILED_SIGN_INS = 5  # Q7: lock after repeated wrong passwords; unlocking is sec_admin's (Q8)
+
+
+def sign_in(session: Session, username: str, password: str, demo_mode: bool = False) -> User:
+    """The user if the password is right; counts failures and locks the account.
+
+    Raises SignInRefused with one message for every cause, so the page never tells a
+    stranger which usernames exist.
+    """
+    user = session.scalar(select(User).where(User.username == (username or "")[:80]))
+    if user is not None and check_password(user, password or "", demo_mode):
+        user.failed_logins = 0
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        session.flush()
+        return user
+    if user is not None and user.locked_at is None:
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= MAX_FAILED_SIGN_INS:
+            user.locked_at = utcnow()
+        session.flush()
+    raise SignInRefused(
+        "Wrong username or password, or the account is locked "
+        "(after repeated failures the security administrator must unlock it)."
+    )
 
 
 def token_digest(raw: str) -> str:

@@ -59,3 +59,9 @@ class TooLarge(WorkflowError):
     """An upload exceeds the configured size limit."""
 
     code, status = "too_large", 413
+
+
+class SignInRefused(WorkflowError):
+    """Wrong username or password, a locked or inactive account, or a demo account in production."""
+
+    code, status = "unauthenticated", 401
