@@ -39,7 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Leave room for the multipart envelope around the largest allowed upload.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
 
-    from web import auth, db, errors_html, pages, signin
+    from web import auth, db, errors_html, pages, signin, ui
     from web.api import init_app as init_api
     from workflow.engine import Catalog
 
@@ -54,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.csrf.exempt(api_bp)  # bearer scripts; cookie writes are checked in web.auth
     app.register_blueprint(pages.bp)
     app.register_blueprint(signin.bp)
+    app.register_blueprint(ui.bp)
     errors_html.register(app)
 
     from web.cli import register_commands
