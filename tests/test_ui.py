@@ -160,3 +160,14 @@ def test_upload_from_the_page(client, app, world, cardiology_request):
     assert response.status_code == 302
     page = client.get(f"/requests/{cardiology_request.id}").get_data(as_text=True)
     assert "screen.png" in page and load(app, cardiology_request.id).version == 2
+
+
+def test_stored_event_fields_show_their_labels(client, db, world, cardiology_request):
+    from workflow.engine import fire
+
+    fire(db, cardiology_request, "submit", world.users["dept_user"], {}, 1)
+    fire(db, cardiology_request, "triage", world.users["it_staff"], {"priority": "high"}, 2)
+    db.commit()
+    sign_in(client, "dept_user")
+    page = client.get(f"/requests/{cardiology_request.id}").get_data(as_text=True)
+    assert "优先级" in page and "报表" in page  # event field label; choice label of req_type

@@ -250,6 +250,15 @@ class Definition:
         """Events that leave ``state``, in definition order."""
         return [e for e in self.events.values() if state in e.sources]
 
+    def field_spec(self, name: str) -> dict:
+        """The declaration of a data field: the request's own, or the event input it came from."""
+        if name in self.fields:
+            return self.fields[name]
+        for event in self.events.values():
+            if name in event.fields:
+                return event.fields[name]
+        return {}
+
     def is_final(self, state: str) -> bool:
         """Whether ``state`` is a final state."""
         return bool(self.states.get(state, {}).get("final"))
