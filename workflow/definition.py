@@ -25,6 +25,7 @@ from workflow.yamlsource import (
     LineList,
     Problem,
     line_of,
+    load_keyed_dir,
     load_yaml_file,
     marshmallow_problems,
     parse_yaml,
@@ -521,31 +522,7 @@ def load_definition_file(path: str | Path) -> Definition:
 
 def load_definition_dir(directory: str | Path) -> dict[str, Definition]:
     """Load every ``*.yaml`` in a directory; raises DefinitionError with all problems found."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DefinitionError([Problem(str(directory), None, "not a directory")])
-    found: dict[str, Definition] = {}
-    problems: list[Problem] = []
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            definition = load_definition_file(path)
-        except DefinitionError as exc:
-            problems.extend(exc.problems)
-            continue
-        if definition.key in found:
-            problems.append(
-                Problem(
-                    str(path),
-                    line_of(load_yaml_file(path)[0], "key"),
-                    f"duplicate definition key '{definition.key}' "
-                    f"(also in {found[definition.key].file})",
-                )
-            )
-            continue
-        found[definition.key] = definition
-    if problems:
-        raise DefinitionError(problems)
-    return found
+    return load_keyed_dir(directory, load_definition_file, "definition")
 
 
 __all__ = [

@@ -39,6 +39,7 @@ from workflow.yamlsource import (
     DefinitionError,
     Problem,
     line_of,
+    load_keyed_dir,
     load_yaml_file,
     marshmallow_problems,
 )
@@ -670,31 +671,7 @@ def load_policy_file(path: str | Path) -> PolicyTemplate:
 
 def load_policy_dir(directory: str | Path) -> dict[str, PolicyTemplate]:
     """Load every ``*.yaml`` policy in a directory by key; raises DefinitionError (all problems)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DefinitionError([Problem(str(directory), None, "not a directory")])
-    found: dict[str, PolicyTemplate] = {}
-    problems: list[Problem] = []
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            template = load_policy_file(path)
-        except DefinitionError as exc:
-            problems.extend(exc.problems)
-            continue
-        if template.key in found:
-            line = line_of(load_yaml_file(path)[0], "key")
-            problems.append(
-                Problem(
-                    str(path),
-                    line,
-                    f"duplicate policy key '{template.key}' (also in {found[template.key].file})",
-                )
-            )
-            continue
-        found[template.key] = template
-    if problems:
-        raise DefinitionError(problems)
-    return found
+    return load_keyed_dir(directory, load_policy_file, "policy")
 
 
 def policy_value(document: dict | None, dotted_path: str) -> Any:

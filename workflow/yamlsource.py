@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,31 @@ def marshmallow_problems(file: str, root: Any, messages: Any, path: tuple = ()) 
         where = ".".join(str(p) for p in path) or "document"
         problems.append(Problem(file, line_of(root, *path), f"{where}: {messages}"))
     return problems
+
+
+def load_keyed_dir(directory: str | Path, load_one: Callable[[Path], Any], what: str) -> dict:
+    """Load every ``*.yaml`` with ``load_one`` into a dict by ``.key``; raises DefinitionError.
+
+    Every problem of every file is collected before refusing, and a key used by two files
+    is a problem naming both.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DefinitionError([Problem(str(directory), None, "not a directory")])
+    found: dict = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            item = load_one(path)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            continue
+        if item.key in found:
+            line = line_of(load_yaml_file(path)[0], "key")
+            message = f"duplicate {what} key '{item.key}' (also in {found[item.key].file})"
+            problems.append(Problem(str(path), line, message))
+            continue
+        found[item.key] = item
+    if problems:
+        raise DefinitionError(problems)
+    return found
