@@ -55,7 +55,7 @@ def test_right_password_signs_in_with_safe_cookie_flags(client, world):
 def test_wrong_password_and_unknown_user_get_the_same_message(client, world, app):
     wrong = sign_in(client, "it_staff", "not the password").get_data(as_text=True)
     unknown = sign_in(client, "nobody_here", "not the password").get_data(as_text=True)
-    message = "Wrong username or password"
+    message = "用户名或密码错误"
     assert message in wrong and message in unknown
     assert client.get("/api/v1/me").status_code == 401
     assert reload_user(app, "it_staff").failed_logins == 1
@@ -66,7 +66,7 @@ def test_repeated_failures_lock_the_account(client, world, app):
         sign_in(client, "it_signer", "wrong wrong wrong")
     assert reload_user(app, "it_signer").locked_at is not None
     response = sign_in(client, "it_signer")  # now even the right password is refused
-    assert response.status_code == 200 and "locked" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "锁定" in response.get_data(as_text=True)
     assert client.get("/api/v1/me").status_code == 401
 
 
@@ -158,4 +158,4 @@ def test_unknown_page_says_so_in_plain_words(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404
     text = response.get_data(as_text=True)
-    assert "找不到页面" in text and "not yours to see" in text
+    assert "找不到页面" in text and "不在您的查看范围内" in text

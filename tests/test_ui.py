@@ -57,7 +57,7 @@ def test_list_shows_only_what_is_in_scope(client, world, cardiology_request):
     client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
     sign_in(client, "other_dept_user")
     page = client.get("/requests").get_data(as_text=True)
-    assert "随访统计报表" not in page and "No requests match" in page
+    assert "随访统计报表" not in page and "没有符合条件的申请" in page
 
 
 @pytest.mark.parametrize("user", ["other_dept_user", "other_vendor", "sys_admin"])
@@ -73,7 +73,7 @@ def test_detail_offers_my_events_and_explains_the_others(client, world, cardiolo
     assert "stateDiagram-v2" in page and cardiology_request.head_hash[:16] in page
     sign_in(client, "it_staff")
     page = client.get(f"/requests/{cardiology_request.id}").get_data(as_text=True)
-    assert "disabled" in page and "Only the person who raised this request" in page
+    assert "disabled" in page and "只有提交人本人可以执行此步骤" in page
 
 
 def test_firing_from_the_form_moves_the_request(client, app, world, cardiology_request):
@@ -107,7 +107,7 @@ def test_invalid_field_is_shown_next_to_it_and_changes_nothing(
 def test_stale_version_says_reload(client, app, world, cardiology_request):
     sign_in(client, "dept_user")
     response = post_event(client, cardiology_request.id, "cancel", 7, comment="不需要了")
-    assert response.status_code == 409 and "Reload" in response.get_data(as_text=True)
+    assert response.status_code == 409 and "刷新" in response.get_data(as_text=True)
     assert load(app, cardiology_request.id).state == "draft"
 
 
@@ -134,7 +134,7 @@ def test_create_form_refuses_missing_fields_and_creates_nothing(client, app, wor
     data = {"csrf_token": token, "contract_id": str(world.contract.id), "title": "新报表"}
     response = client.post("/requests/new/requirement", data=data)
     assert response.status_code == 422
-    assert "Missing data for required field" in response.get_data(as_text=True)
+    assert "此项必填" in response.get_data(as_text=True)
     assert count(app, Request) == 0
 
 

@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         or f"sqlite:///{Path(app.instance_path) / 'changeflow.sqlite3'}",
         DEFINITIONS_DIR=os.environ.get("CHANGEFLOW_DEFINITIONS") or str(ROOT / "definitions"),
         ATTACHMENTS_DIR=str(Path(app.instance_path) / "attachments"),
+        EXPORT_DIR=str(Path(app.instance_path) / "exports"),
         MAX_UPLOAD_BYTES=int(os.environ.get("CHANGEFLOW_MAX_UPLOAD_MB", "50")) * 1024 * 1024,
         DEMO_MODE=os.environ.get("CHANGEFLOW_DEMO") == "1",
         JSON_AS_ASCII=False,
@@ -39,12 +40,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Leave room for the multipart envelope around the largest allowed upload.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
 
-    from web import auth, db, errors_html, pages, signin, ui
+    from web import admin, auth, db, errors_html, i18n, pages, signin, ui
     from web.api import init_app as init_api
     from workflow.engine import Catalog
 
     db.init_app(app)
     auth.init_app(app)
+    i18n.init_app(app)
     app.extensions["changeflow.catalog"] = Catalog(
         Path(app.config["DEFINITIONS_DIR"]) / "workflows"
     )
@@ -55,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(admin.bp)
     errors_html.register(app)
 
     from web.cli import register_commands

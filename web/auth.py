@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 from flask import Flask, flash, redirect, request, session, url_for
+from flask_babel import gettext, lazy_gettext
 from flask_login import LoginManager, logout_user
 from flask_wtf.csrf import CSRFProtect
 
 from models import User
+from models.people import ADMIN_ROLES
 from web.db import get_session
 from workflow.accounts import user_for_token
 
@@ -61,12 +63,25 @@ def current_actor() -> User | None:
     return None
 
 
+def has_role(*names: str) -> bool:
+    """Whether the signed-in user holds any of the named roles (whatever the scope)."""
+    actor = current_actor()
+    return bool(actor is not None and actor.role_names() & set(names))
+
+
+def works_on_requests() -> bool:
+    """Whether the signed-in user holds a role beyond the three administrators'."""
+    actor = current_actor()
+    return bool(actor is not None and actor.role_names() - set(ADMIN_ROLES))
+
+
 def init_app(app: Flask) -> None:
     """Set up Flask-Login, CSRF and the idle timeout; API calls answer 401 JSON, pages redirect."""
+    app.jinja_env.globals.update(has_role=has_role, works_on_requests=works_on_requests)
     login_manager.init_app(app)
     login_manager.session_protection = "strong"
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "请先登录。 Please sign in first."
+    login_manager.login_message = lazy_gettext("Please sign in first.")
     csrf.init_app(app)
 
     @app.before_request
@@ -77,10 +92,13 @@ def init_app(app: Flask) -> None:
         now = time.time()
         last = session.get("last_seen", now)
         if now - last > app.config["IDLE_TIMEOUT_MINUTES"] * 60:
+            locale = session.get("locale")
             logout_user()
             session.clear()
+            if locale:
+                session["locale"] = locale
             if not request.path.startswith("/api/"):
-                flash("长时间未操作，已自动退出。 Signed out after a period of inactivity.")
+                flash(gettext("Signed out after a period of inactivity."))
                 return redirect(url_for("auth.login", next=request.full_path))
             return None
         session["last_seen"] = now

@@ -3,46 +3,32 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 
 PAGES = {
     400: (
-        "请求无效",
-        "Bad request",
-        "页面已过期或表单不完整，请返回重新提交。",
-        "The page expired or the form was incomplete; go back and send it again.",
+        lazy_gettext("Bad request"),
+        lazy_gettext("The page expired or the form was incomplete; go back and send it again."),
     ),
     403: (
-        "无权操作",
-        "Not allowed",
-        "您的角色不能执行此操作。如需权限，请联系信息科。",
-        "Your role does not allow this. Ask the IT department if you need it.",
+        lazy_gettext("Not allowed"),
+        lazy_gettext("Your role does not allow this. Ask the IT department if you need it."),
     ),
     404: (
-        "找不到页面",
-        "Not found",
-        "该页面或记录不存在，或不在您的查看范围内。",
-        "This page or record does not exist, or is not yours to see.",
+        lazy_gettext("Not found"),
+        lazy_gettext("This page or record does not exist, or is not yours to see."),
     ),
     413: (
-        "文件过大",
-        "File too large",
-        "上传的文件超过允许的大小。",
-        "The uploaded file is larger than allowed.",
+        lazy_gettext("File too large"),
+        lazy_gettext("The uploaded file is larger than allowed."),
     ),
 }
 
 
 def _page(code: int):
-    title_zh, title_en, text_zh, text_en = PAGES[code]
-    return render_template(
-        "error.html",
-        code=code,
-        title_zh=title_zh,
-        title_en=title_en,
-        text_zh=text_zh,
-        text_en=text_en,
-    ), code
+    title, text = PAGES[code]
+    return render_template("error.html", code=code, title=title, text=text), code
 
 
 def register(app: Flask) -> None:

@@ -1,23 +1,56 @@
-"""The browser side for now: a landing page that shows the workflows and how to use the API.
-
-The full UI (sign-in, dashboards, request pages) is built on top of this in its own issue.
-"""
+"""The start page: a dashboard by role for people signed in, the workflows for everyone else."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, current_app, render_template
+
+from web.auth import current_actor
+from web.db import get_session
+from web.i18n import TIMEZONE
+from workflow import dashboard, queries
+from workflow.quota import quota_overview
 
 bp = Blueprint("pages", __name__)
 
 
+def hospital_today():
+    """Today's date at the hospital (Asia/Shanghai), whatever the server's zone."""
+    return datetime.now(ZoneInfo(TIMEZONE)).date()
+
+
 @bp.get("/")
 def index():
-    """Landing page: workflows with their diagrams, and where the API is."""
+    """Dashboard for the signed-in user's roles; the landing page otherwise."""
     catalog = current_app.extensions["changeflow.catalog"]
+    actor = current_actor()
+    if actor is None:
+        return render_template(
+            "index.html",
+            definitions=list(catalog.current.values()),
+            demo=current_app.config["DEMO_MODE"],
+        )
+    session = get_session()
+    roles = actor.role_names()
+    today = hospital_today()
+    vendor = bool(roles & {"vendor_engineer", "vendor_manager"})
     return render_template(
-        "index.html",
-        definitions=list(catalog.current.values()),
-        demo=current_app.config["DEMO_MODE"],
+        "dashboard.html",
+        roles=roles,
+        catalog=catalog,
+        steps=dashboard.awaiting_steps(session, actor, catalog),
+        awaiting=dashboard.awaiting_me(session, actor, catalog),
+        overdue=dashboard.overdue(session, actor, catalog, today),
+        assigned=dashboard.assigned_to(session, actor, catalog) if vendor else [],
+        recent=dashboard.recent(session, actor),
+        quotas=[
+            quota_overview(session, c, today) for c in queries.visible_contracts(session, actor)
+        ]
+        if roles - {"sys_admin", "sec_admin", "auditor"}
+        else [],
+        today=today,
     )
 
 

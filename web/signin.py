@@ -14,6 +14,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -60,8 +61,9 @@ def login():
         except SignInRefused as exc:
             error = exc.message
         else:
-            # A new session on sign-in: nothing from before (fixation) carries over.
-            session.clear()
+            # A new session on sign-in: nothing from before (fixation) carries over but the
+            # language chosen on the sign-in page, which becomes the user's own when none is set.
+            _fresh_session()
             session.permanent = True
             login_user(Principal(user), fresh=True)
             return redirect(safe_next(form.next.data))
@@ -70,11 +72,18 @@ def login():
     )
 
 
+def _fresh_session() -> None:
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+
+
 @bp.post("/logout")
 @login_required
 def logout():
     """Sign out and forget the session."""
     logout_user()
-    session.clear()
-    flash("已退出。 Signed out.")
+    _fresh_session()
+    flash(gettext("Signed out."))
     return redirect(url_for("auth.login"))

@@ -7,6 +7,7 @@ operation → render. Every error re-renders the page with the messages and chan
 from __future__ import annotations
 
 import math
+from datetime import date
 
 from flask import (
     Blueprint,
@@ -18,11 +19,15 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import login_required
 
+from web import export
 from web.auth import current_actor
 from web.db import get_session
 from web.forms import input_kind, parse_form, step_of
+from web.i18n import DOCUMENT_KINDS, label, local_time, reason_text, translate
+from web.pages import hospital_today
 from workflow import attachments as attachment_ops
 from workflow import engine, queries
 from workflow.errors import InvalidInput, NotFound, WorkflowError
@@ -34,44 +39,85 @@ def _catalog() -> engine.Catalog:
     return current_app.extensions["changeflow.catalog"]
 
 
-def label(value, lang: str | None = None) -> str:
-    """The zh/en label in the user's language (Chinese by default)."""
-    if not isinstance(value, dict):
-        return "" if value is None else str(value)
-    lang = lang or getattr(current_actor(), "locale", "zh_CN") or "zh_CN"
-    return value.get("en" if lang.startswith("en") else "zh") or value.get("zh") or ""
-
-
 @bp.app_context_processor
 def _helpers():
-    return {"label": label, "input_kind": input_kind, "step_of": step_of}
+    return {"input_kind": input_kind, "step_of": step_of}
+
+
+LIST_SORTS = (
+    "-id",
+    "id",
+    "-updated_at",
+    "updated_at",
+    "-created_at",
+    "created_at",
+    "title",
+    "-title",
+)
+
+
+def list_filters(args) -> dict:
+    """Filters of the request list from the query string; anything malformed is ignored."""
+    args = {k: v.strip() for k, v in args.items() if isinstance(v, str) and v.strip()}
+    return {
+        "page": max(1, _int(args.get("page"), 1)),
+        "per_page": 25,
+        "sort": args.get("sort") if args.get("sort") in LIST_SORTS else "-id",
+        "kind": args.get("kind"),
+        "state": args.get("state"),
+        "q": (args.get("q") or "")[:200] or None,
+        "contract_id": _int(args.get("contract_id"), None),
+        "system_id": _int(args.get("system_id"), None),
+        "department_id": _int(args.get("department_id"), None),
+        "created_from": _date(args.get("created_from")),
+        "created_to": _date(args.get("created_to")),
+    }
+
+
+def _date(value):
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 @bp.get("/requests")
 @login_required
 def request_list():
-    """The requests I may see, filtered and paged."""
-    args = {k: v for k, v in request.args.items() if v}
-    filters = {
-        "page": max(1, _int(args.get("page"), 1)),
-        "per_page": 25,
-        "sort": "-id",
-        "kind": args.get("kind"),
-        "state": args.get("state"),
-        "q": (args.get("q") or "")[:200] or None,
-        "contract_id": _int(args.get("contract_id"), None),
-    }
-    items, total = queries.list_requests(get_session(), current_actor(), filters)
+    """The requests I may see, filtered, sorted and paged."""
+    session, actor = get_session(), current_actor()
+    filters = list_filters(request.args)
+    items, total = queries.list_requests(session, actor, filters)
     return render_template(
         "requests/list.html",
         items=items,
         total=total,
         filters=filters,
-        pages=math.ceil(total / 25) if total else 0,
+        pages=math.ceil(total / filters["per_page"]) if total else 0,
         catalog=_catalog(),
-        contracts=queries.visible_contracts(get_session(), current_actor()),
+        contracts=queries.visible_contracts(session, actor),
+        systems=queries.visible_systems(session, actor),
+        departments=queries.visible_departments(session, actor),
         definition_for=engine.definition_for,
+        sorts=LIST_SORTS,
     )
+
+
+@bp.get("/requests/export.xlsx")
+@login_required
+def request_export():
+    """The filtered list as an Excel workbook (every page, only what I may see)."""
+    session, actor = get_session(), current_actor()
+    filters = list_filters(request.args)
+    path = export.write_requests_xlsx(
+        queries.iter_requests(session, actor, filters),
+        engine.definition_for,
+        label,
+        local_time,
+        current_app.config["EXPORT_DIR"],
+    )
+    stamp = hospital_today().strftime("%Y%m%d")
+    return export.send_and_delete(path, f"changeflow-requests-{stamp}.xlsx")
 
 
 def _int(value, default):
@@ -95,6 +141,7 @@ def _render_request(
         errors=errors or {},
         open_event=open_event,
         posted=posted or {},
+        document_kinds=list(DOCUMENT_KINDS),
     ), status
 
 
@@ -135,10 +182,24 @@ def request_fire(request_id: int, event: str):
     except WorkflowError as exc:
         session.rollback()
         req = _visible(request_id)
-        errors = {"_message": exc.message, **_field_errors(exc)}
+        errors = {"_message": _error_message(exc, definition), **_field_errors(exc)}
         return _render_request(req, exc.status, errors, open_event=event, posted=request.form)
-    flash(f"{label(definition.events[event].label)} ✓")
+    flash(gettext("Done: %(step)s.", step=label(definition.events[event].label)))
     return redirect(url_for("ui.request_detail", request_id=request_id))
+
+
+def _error_message(exc: WorkflowError, definition=None) -> str:
+    """The refusal in the reader's language: each guard's reason, or the engine's sentence."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    if details.get("reasons"):
+        return " ".join(reason_text(r, definition) for r in details["reasons"])
+    if exc.code == "forbidden" and details.get("roles"):
+        return reason_text({"code": "forbidden", "roles": details["roles"]})
+    if exc.code == "stale_version":
+        return gettext("The request changed since you loaded it. Reload the page and try again.")
+    if exc.code == "invalid_transition" and definition is not None:
+        return gettext("This step is not possible in the request's current state.")
+    return translate(exc.message)
 
 
 def _field_errors(exc: WorkflowError) -> dict:
@@ -147,7 +208,10 @@ def _field_errors(exc: WorkflowError) -> dict:
         return {}
     nested = fields.get("fields") if isinstance(fields.get("fields"), dict) else {}
     flat = {**{k: v for k, v in fields.items() if k != "fields"}, **nested}
-    return {k: "; ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in flat.items()}
+    return {
+        k: "; ".join(translate(str(m)) for m in v) if isinstance(v, list) else translate(str(v))
+        for k, v in flat.items()
+    }
 
 
 @bp.post("/requests/<int(max=2147483647):request_id>/attachments")
@@ -159,9 +223,7 @@ def request_attach(request_id: int):
     upload = request.files.get("file")
     try:
         if upload is None or not upload.filename:
-            raise InvalidInput(
-                "Choose a file first. 请先选择文件。", {"fields": {"file": ["Required."]}}
-            )
+            raise InvalidInput("Choose a file first.", {"fields": {"file": ["Required."]}})
         attachment_ops.add_attachment(
             session,
             req,
@@ -175,8 +237,8 @@ def request_attach(request_id: int):
         )
     except WorkflowError as exc:
         session.rollback()
-        return _render_request(_visible(request_id), exc.status, {"_attach": exc.message})
-    flash("文件已上传。 Document attached.")
+        return _render_request(_visible(request_id), exc.status, {"_attach": _error_message(exc)})
+    flash(gettext("Document attached."))
     return redirect(url_for("ui.request_detail", request_id=request_id))
 
 
@@ -206,9 +268,9 @@ def request_create(kind: str):
             )
         except WorkflowError as exc:
             session.rollback()
-            errors = {"_message": exc.message, **_field_errors(exc)}
+            errors = {"_message": _error_message(exc), **_field_errors(exc)}
         else:
-            flash("已创建。 Request created.")
+            flash(gettext("Request created."))
             return redirect(url_for("ui.request_detail", request_id=req.id))
     return render_template(
         "requests/new.html",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from models import ApiToken, Contract, Department, RoleAssignment, User, Vendor, utcnow
 from models.people import ROLES, VENDOR_ROLES
-from workflow.errors import InvalidInput, NotFound, SignInRefused
+from workflow.errors import Forbidden, InvalidInput, NotFound, SignInRefused
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD = 10
@@ -188,3 +188,17 @@ def find_user(session: Session, username: str) -> User:
     if user is None:
         raise NotFound(f"There is no user '{username}'.", {"username": username})
     return user
+
+
+def set_locked(session: Session, actor: User, user: User, locked: bool) -> None:
+    """Lock or unlock an account (sec_admin's duty, Q8); raises Forbidden otherwise or on self."""
+    if actor is None or "sec_admin" not in actor.role_names():
+        raise Forbidden("Only the security administrator locks and unlocks accounts.")
+    if actor.id == user.id:
+        raise Forbidden("Nobody locks or unlocks their own account.")
+    if locked:
+        user.locked_at = user.locked_at or utcnow()
+    else:
+        user.locked_at = None
+        user.failed_logins = 0
+    session.flush()

@@ -64,12 +64,16 @@ class FieldSpec(Schema):
     min = fields.Raw()
     max = fields.Raw()
     max_length = fields.Integer(validate=validate.Range(min=1, max=10_000_000))
+    # A promised date: the request is overdue once it has passed while the state's clock runs.
+    deadline = fields.Boolean(load_default=False)
 
     @validates_schema
     def _type_known(self, data, **kwargs):
         if data["type"] not in FIELD_TYPES:
             known = ", ".join(sorted(FIELD_TYPES))
             raise ValidationError(f"unknown field type '{data['type']}' (known: {known})", "type")
+        if data.get("deadline") and data["type"] != "date":
+            raise ValidationError("only a date field can be a deadline", "deadline")
         if data["type"] == "choice" and not data.get("choices"):
             raise ValidationError("a choice field needs 'choices'", "choices")
 
@@ -264,15 +268,34 @@ class Definition:
         """Whether ``state`` is a final state."""
         return bool(self.states.get(state, {}).get("final"))
 
-    def mermaid(self) -> str:
-        """The state diagram as Mermaid ``stateDiagram-v2`` text."""
+    def open_states(self) -> list[str]:
+        """States that are not final."""
+        return [name for name, state in self.states.items() if not state.get("final")]
+
+    def clock_running_states(self) -> list[str]:
+        """Non-final states whose clock runs (a promised date can be missed only there)."""
+        return [n for n in self.open_states() if self.states[n].get("clock", "runs") == "runs"]
+
+    def deadline_fields(self) -> list[str]:
+        """Date fields declared ``deadline: true``, in the request or any event's input."""
+        specs = [self.fields, *(event.fields for event in self.events.values())]
+        return list(dict.fromkeys(n for f in specs for n, s in f.items() if s.get("deadline")))
+
+    def mermaid(self, lang: str | None = None) -> str:
+        """The state diagram as Mermaid ``stateDiagram-v2`` text.
+
+        Without ``lang`` states read ``name · 中文`` and arrows carry event names (the README and
+        the CLI); with ``lang`` ("zh" or "en") both carry the labels of that language.
+        """
         lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
         for name, state in self.states.items():
-            lines.append(f"    {name} : {name} · {state['label']['zh']}")
+            text = state["label"][lang] if lang else f"{name} · {state['label']['zh']}"
+            lines.append(f"    {name} : {text}")
         for event in self.events.values():
+            arrow = event.label[lang] if lang else event.name
             for source in event.sources:
                 for target in dict.fromkeys(event.possible_targets(source)):
-                    lines.append(f"    {source} --> {target} : {event.name}")
+                    lines.append(f"    {source} --> {target} : {arrow}")
         for name, state in self.states.items():
             if state.get("final"):
                 lines.append(f"    {name} --> [*]")

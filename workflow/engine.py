@@ -146,7 +146,15 @@ def _check_guards(event: EventDef, ctx: FireContext, without_input: bool = False
             continue  # judged when the form is sent, not before it is filled in
         message = bound(ctx)
         if message:
-            reasons.append({"code": "guard_failed", "guard": bound.target.name, "message": message})
+            # The parameters let a user interface word the reason in the reader's language.
+            reasons.append(
+                {
+                    "code": "guard_failed",
+                    "guard": bound.target.name,
+                    "params": dict(bound.params),
+                    "message": message,
+                }
+            )
     return reasons
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from models import Attachment, Contract, HistoryEntry, Request, System
+from models import Attachment, Contract, Department, HistoryEntry, Request, System
 from workflow.errors import NotFound
 from workflow.scope import can_see_request, contract_scope_clause, request_scope_clause
 
@@ -36,8 +37,7 @@ def get_request(session: Session, actor, request_id: int, *, for_update: bool = 
     return request
 
 
-def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request], int]:
-    """One page of visible requests matching ``filters``; returns (items, total)."""
+def _list_conditions(actor, filters: dict) -> list:
     conditions = [request_scope_clause(actor)]
     for key in ("kind", "state", "contract_id", "system_id", "department_id"):
         if filters.get(key) is not None:
@@ -50,6 +50,12 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
     if filters.get("created_to"):
         end = datetime.combine(filters["created_to"], time()) + timedelta(days=1)
         conditions.append(Request.created_at < end)
+    return conditions
+
+
+def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request], int]:
+    """One page of visible requests matching ``filters``; returns (items, total)."""
+    conditions = _list_conditions(actor, filters)
     total = session.scalar(select(func.count()).select_from(Request).where(*conditions))
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     items = session.scalars(
@@ -61,6 +67,22 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
         .offset((page - 1) * per_page)
     ).all()
     return list(items), int(total or 0)
+
+
+def iter_requests(session: Session, actor, filters: dict, batch: int = 1000) -> Iterator[Request]:
+    """Every visible request matching ``filters`` (no paging), fetched in batches."""
+    stmt = (
+        select(Request)
+        .options(
+            selectinload(Request.submitter),
+            selectinload(Request.assignee),
+            selectinload(Request.system),
+        )
+        .where(*_list_conditions(actor, filters))
+        .order_by(SORTS[filters.get("sort", "-id")], Request.id.desc())
+        .execution_options(yield_per=batch)
+    )
+    yield from session.scalars(stmt)
 
 
 def history_of(session: Session, request: Request) -> list[HistoryEntry]:
@@ -100,3 +122,17 @@ def get_attachment(session: Session, actor, attachment_id: int) -> Attachment:
             {"attachment_id": attachment_id},
         )
     return attachment
+
+
+def visible_departments(session: Session, actor) -> list[Department]:
+    """Departments the actor's requests can belong to: their own for department users."""
+    own = {
+        a.department_id
+        for a in actor.roles
+        if a.role == "dept_user" and a.department_id is not None
+    }
+    others = actor.role_names() - {"dept_user"}
+    stmt = select(Department).order_by(Department.code)
+    if own and not others:
+        stmt = stmt.where(Department.id.in_(own))
+    return list(session.scalars(stmt))

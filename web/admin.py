@@ -1,0 +1,151 @@
+"""Consoles of the three administrators, kept apart (三权分立, SPEC §5).
+
+``sys_admin`` sees users, contracts and systems; ``sec_admin`` sees roles and locks and locks or
+unlocks accounts; ``auditor`` reads the history and verifies its hash chains. None of them sees
+another's console, and none of them acts on requests.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import login_required
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from models import Contract, HistoryEntry, Request, System, User
+from web.auth import current_actor
+from web.db import get_session
+from workflow import accounts, history
+from workflow.errors import WorkflowError
+
+bp = Blueprint("admin", __name__)
+PER_PAGE = 50
+
+
+def require_role(*roles: str):
+    """Let the view run only for holders of one of ``roles``; 403 for everyone else."""
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            actor = current_actor()
+            if actor is None or not actor.role_names() & set(roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@bp.get("/admin/users")
+@require_role("sys_admin", "sec_admin")
+def users():
+    """Every account with its roles, scope and lock state."""
+    rows = get_session().scalars(
+        select(User).options(selectinload(User.roles)).order_by(User.username)
+    )
+    return render_template(
+        "admin/users.html",
+        users=list(rows),
+        can_lock="sec_admin" in current_actor().role_names(),
+    )
+
+
+@bp.post("/admin/users/<int(max=2147483647):user_id>/lock")
+@require_role("sec_admin")
+def lock(user_id: int):
+    """Lock (``locked=1``) or unlock (``locked=0``) an account."""
+    session = get_session()
+    user = session.get(User, user_id)
+    if user is None:
+        abort(404)
+    locked = request.form.get("locked") == "1"
+    try:
+        accounts.set_locked(session, current_actor(), user, locked)
+    except WorkflowError as exc:
+        session.rollback()
+        flash(gettext(exc.message), "error")
+    else:
+        flash(gettext("Account locked.") if locked else gettext("Account unlocked."))
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/admin/contracts")
+@require_role("sys_admin")
+def contracts():
+    """Contracts with their vendor, term, policy and systems."""
+    session = get_session()
+    return render_template(
+        "admin/contracts.html",
+        contracts=list(session.scalars(select(Contract).order_by(Contract.code))),
+        systems=list(
+            session.scalars(
+                select(System).options(selectinload(System.releases)).order_by(System.code)
+            )
+        ),
+    )
+
+
+@bp.get("/audit")
+@require_role("auditor")
+def audit():
+    """The history of every request, newest first, and the chains' checkpoint digest."""
+    session = get_session()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    total = session.scalar(select(func.count()).select_from(HistoryEntry)) or 0
+    entries = session.scalars(
+        select(HistoryEntry)
+        .order_by(HistoryEntry.id.desc())
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    titles = dict(
+        session.execute(
+            select(Request.id, Request.title).where(Request.id.in_({e.request_id for e in entries}))
+        ).all()
+    )
+    digest, chains = history.checkpoint(session)
+    return render_template(
+        "admin/audit.html",
+        entries=entries,
+        titles=titles,
+        page=page,
+        pages=math.ceil(total / PER_PAGE),
+        total=total,
+        digest=digest,
+        chains=chains,
+    )
+
+
+@bp.post("/audit/verify")
+@require_role("auditor")
+def audit_verify():
+    """Re-check every hash chain now and say whether any was altered."""
+    # A separate session: the walk expunges as it goes and must not detach the signed-in user.
+    with Session(bind=get_session().get_bind()) as walk:
+        requests, entries, problem = history.verify_all(walk)
+    if problem is None:
+        flash(
+            gettext(
+                "All %(requests)s chains verified (%(entries)s entries): nothing was altered.",
+                requests=requests,
+                entries=entries,
+            )
+        )
+    else:
+        flash(
+            gettext(
+                "Chain of request #%(request)s is broken at entry %(seq)s: %(reason)s",
+                request=problem.request_id,
+                seq=problem.seq,
+                reason=problem.problem,
+            ),
+            "error",
+        )
+    return redirect(url_for("admin.audit"))

@@ -1,0 +1,167 @@
+"""Languages and time zones for people: Simplified Chinese by default, English by a switch.
+
+Labels of workflows, states, events and fields come from the definitions ({zh, en}); every other
+word on a page comes from the catalogue in ``web/translations``. The choice is kept per user
+(``User.locale``) and, before sign-in, in the session. Times are stored in UTC and shown in the
+hospital's zone (Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from flask import Blueprint, Flask, redirect, request, session
+from flask_babel import Babel, format_datetime, get_locale, gettext, lazy_gettext
+
+from web.db import get_session
+
+LOCALES = {"zh_CN": "中文", "en": "English"}
+DEFAULT_LOCALE = "zh_CN"
+TIMEZONE = "Asia/Shanghai"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+bp = Blueprint("i18n", __name__)
+babel = Babel()
+
+ROLE_LABELS = {
+    "dept_user": lazy_gettext("department user"),
+    "it_staff": lazy_gettext("IT staff"),
+    "it_signer": lazy_gettext("IT signer"),
+    "it_dba": lazy_gettext("IT database administrator"),
+    "vendor_engineer": lazy_gettext("vendor engineer"),
+    "vendor_manager": lazy_gettext("vendor manager"),
+    "sys_admin": lazy_gettext("system administrator"),
+    "sec_admin": lazy_gettext("security administrator"),
+    "auditor": lazy_gettext("auditor"),
+}
+
+
+def select_locale() -> str:
+    """The signed-in user's language, else the session's, else Chinese."""
+    from web.auth import current_actor
+
+    actor = current_actor()
+    if actor is not None and actor.locale in LOCALES:
+        return actor.locale
+    chosen = session.get("locale")
+    return chosen if chosen in LOCALES else DEFAULT_LOCALE
+
+
+def is_english() -> bool:
+    """Whether the page is being shown in English."""
+    return str(get_locale() or DEFAULT_LOCALE).startswith("en")
+
+
+def label(value) -> str:
+    """The zh/en label of a definition item in the page's language (Chinese when missing)."""
+    if not isinstance(value, dict):
+        return "" if value is None else str(value)
+    return value.get("en" if is_english() else "zh") or value.get("zh") or value.get("en") or ""
+
+
+def role_label(role: str) -> str:
+    """A role's name in the page's language."""
+    return str(ROLE_LABELS.get(role, role))
+
+
+def local_time(value, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    """A stored UTC time (naive, aware or ISO text) shown in Asia/Shanghai."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return format_datetime(value, fmt)
+
+
+def translate(message) -> str:
+    """A message from the workflow layer in the page's language when the catalogue has it."""
+    return gettext(message) if isinstance(message, str) and message else str(message or "")
+
+
+def reason_text(reason: dict, definition=None) -> str:
+    """Why a step is not possible, worded for the reader; falls back to the engine's sentence."""
+    params = reason.get("params") or {}
+    guard = reason.get("guard")
+    if reason.get("code") == "forbidden":
+        roles = "、".join(role_label(r) for r in reason.get("roles", ()))
+        return gettext(
+            "This step needs one of these roles for this request: %(roles)s.", roles=roles
+        )
+    if guard == "not_submitter":
+        return gettext("You submitted this request; someone else must do this step.")
+    if guard == "is_submitter":
+        return gettext("Only the person who raised this request may do this step.")
+    if guard == "not_actor_of":
+        event = params.get("event", "")
+        if definition is not None and event in definition.events:
+            event = label(definition.events[event].label)
+        return gettext(
+            "You did “%(event)s” on this request; a second person must do this step.", event=event
+        )
+    if guard == "has_attachment":
+        return gettext(
+            "Attach at least %(min)s document(s) of kind “%(kind)s” first.",
+            min=params.get("min", 1),
+            kind=document_kind_label(params.get("kind", "")),
+        )
+    if guard == "field_condition" and isinstance(params.get("message"), dict):
+        return label(params["message"])
+    return translate(reason.get("message", ""))
+
+
+DOCUMENT_KINDS = {
+    "test_report": lazy_gettext("test report"),
+    "test_cases": lazy_gettext("test cases"),
+    "rollback_plan": lazy_gettext("rollback plan"),
+    "upgrade_report": lazy_gettext("upgrade report"),
+    "supplementary_agreement": lazy_gettext("supplementary agreement"),
+    "delivery_note": lazy_gettext("delivery note"),
+    "requirement_document": lazy_gettext("requirement document"),
+    "other": lazy_gettext("other"),
+}
+
+
+def document_kind_label(kind: str) -> str:
+    """A document kind's name in the page's language (the code itself when unknown)."""
+    return str(DOCUMENT_KINDS.get(kind, kind))
+
+
+@bp.post("/language")
+def switch_language():
+    """Change the page language; kept on the user when signed in. Never raises."""
+    from web.auth import current_actor
+    from web.signin import safe_next
+
+    chosen = request.form.get("locale")
+    if chosen in LOCALES:
+        session["locale"] = chosen
+        actor = current_actor()
+        if actor is not None and actor.locale != chosen:
+            actor.locale = chosen
+            get_session().commit()
+    return redirect(safe_next(request.form.get("next")))
+
+
+def init_app(app: Flask) -> None:
+    """Set up Flask-Babel with our catalogue, default language and time zone."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIMEZONE)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    babel.init_app(app, locale_selector=select_locale)
+    app.register_blueprint(bp)
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.globals.update(
+        label=label,
+        role_label=role_label,
+        reason_text=reason_text,
+        translate=translate,
+        document_kind_label=document_kind_label,
+        locales=LOCALES,
+        is_english=is_english,
+    )
