@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint check clean
+.PHONY: run test lint check clean translations browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,21 @@ lint: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/changeflow definitions check
+
+## translations: collect the page texts, merge them into the Chinese catalogue and compile it
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k N_ --no-location --sort-output \
+		-o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l zh_Hans_CN \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d web/translations --statistics
+
+## browser: install Debian's Chromium (and CJK fonts) when missing, for tests/browser
+browser:
+	@command -v chromium >/dev/null 2>&1 && fc-list :lang=zh | grep -q . || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		  chromium fonts-noto-cjk >/dev/null; }
+	@chromium --version
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

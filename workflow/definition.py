@@ -262,6 +262,11 @@ class Definition:
         for event in self.events.values():
             if name in event.fields:
                 return event.fields[name]
+        # A field an effect writes (e.g. record_actor's confirmation) reads as that event's step.
+        for event in self.events.values():
+            for bound in event.effects:
+                if bound.params.get("field") == name and bound.target.name == "record_actor":
+                    return {"type": "string", "label": event.label}
         return {}
 
     def is_final(self, state: str) -> bool:

@@ -1,0 +1,182 @@
+"""A requirement carried through the real pages in Debian's Chromium, every step by clicking.
+
+The app runs in a thread on a free local port against the test database; Playwright drives the
+system's Chromium (``executable_path``), never a downloaded browser. Screenshots of every step go
+to ``test-output/browser/``. Under CI=true a missing Chromium fails the run (``.ci/run`` installs
+it with ``make browser``); elsewhere the test is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+from werkzeug.serving import make_server
+
+from models import Request
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-output" / "browser"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium():
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is not installed; run `make browser` (CI installs it)")
+        pytest.skip("Chromium is not installed; `make browser` installs Debian's package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app, world):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+class Person:
+    """One person at the browser: signs in, opens pages, clicks, and keeps screenshots."""
+
+    def __init__(self, browser, base: str, username: str):
+        self.context = browser.new_context(
+            locale="zh-CN", viewport={"width": 1280, "height": 900}, base_url=base
+        )
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.username = username
+
+    def sign_in(self) -> None:
+        self.page.goto("/login")
+        self.page.fill("#username", self.username)
+        self.page.fill("#password", PASSWORD)
+        self.page.click("#login-form button[type=submit]")
+        self.page.wait_for_selector("#language-switch")
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def fire(self, event: str, fill: dict | None = None, select: dict | None = None) -> None:
+        """Open the event's form by clicking its button, fill it in, and confirm."""
+        self.page.click(f"summary[data-event={event}]")
+        for name, value in (fill or {}).items():
+            self.page.fill(f"#{event}-{name}", value)
+        for name, value in (select or {}).items():
+            self.page.select_option(f"#{event}-{name}", value)
+        self.page.click(f"#event-{event} form button[type=submit]")
+        self.page.wait_for_selector(".flash[role=status]")
+
+    def badge(self) -> str:
+        return self.page.inner_text("#state-badge").strip()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def state_of(app, request_id: int) -> str:
+    with sessionmaker(app.extensions["changeflow.engine"])() as session:
+        return session.scalar(select(Request.state).where(Request.id == request_id))
+
+
+def test_requirement_from_submission_to_both_confirmations(app, world, live_server, chromium):
+    # The department raises the requirement and submits it.
+    dept = Person(chromium, live_server, "dept_user")
+    dept.sign_in()
+    dept.shot("01-dashboard-department")
+    dept.page.click("a[href='/requests']")
+    dept.page.click("a[href='/requests/new/requirement']")
+    dept.page.select_option("#contract_id", str(world.contract.id))
+    dept.page.fill("#title", "随访满意度统计报表")
+    dept.page.select_option("#req_type", "report")
+    dept.page.fill("#module", "统计分析")
+    dept.shot("02-create-form")
+    dept.page.click("#create-form button[type=submit]")
+    dept.page.wait_for_selector("#state-badge")
+    request_id = int(dept.page.url.rstrip("/").rsplit("/", 1)[1])
+    assert dept.badge() == "草稿"
+    dept.fire("submit")
+    assert dept.badge() == "已提交" and state_of(app, request_id) == "submitted"
+    # Triage is IT's: the department sees the button disabled, with the reason.
+    assert dept.page.is_disabled("#event-triage button")
+    assert "信息科工作人员" in dept.page.inner_text("#why-triage")
+    dept.shot("03-submitted-disabled-reason")
+    dept.close()
+
+    it = Person(chromium, live_server, "it_staff")
+    it.sign_in()
+    assert it.page.locator(f"#awaiting a[href='/requests/{request_id}']").count() == 1
+    it.shot("04-dashboard-it-awaiting-triage")
+    it.page.click(f"#awaiting a[href='/requests/{request_id}']")
+    it.fire("triage", select={"priority": "high"})
+    assert it.badge() == "已分派" and state_of(app, request_id) == "triaged"
+    it.shot("05-triaged")
+    it.close()
+
+    vendor = Person(chromium, live_server, "vendor_engineer")
+    vendor.sign_in()
+    vendor.page.goto(f"/requests/{request_id}")
+    vendor.fire(
+        "estimate",
+        fill={
+            "estimate_days": "3",
+            "analysis": "新增随访满意度统计，按科室与月份汇总。",
+            "modification_plan": "新增报表页面与统计查询。",
+            "promised_date": "2026-12-20",
+        },
+    )
+    assert vendor.badge() == "已评估" and state_of(app, request_id) == "estimated"
+    vendor.shot("06-estimated")
+    vendor.close()
+
+    signer = Person(chromium, live_server, "it_signer")
+    signer.sign_in()
+    signer.page.goto(f"/requests/{request_id}")
+    signer.fire("it_confirm")
+    assert signer.badge() == "信息科已确认" and state_of(app, request_id) == "it_confirmed"
+    signer.close()
+
+    # The vendor manager reads in English: the switch changes every label, then confirms.
+    manager = Person(chromium, live_server, "vendor_manager")
+    manager.sign_in()
+    manager.page.goto(f"/requests/{request_id}")
+    assert manager.page.inner_text("#next-steps h2") == "下一步"
+    manager.page.click("#language-switch button")
+    manager.page.wait_for_selector("html[lang=en]")
+    assert manager.page.inner_text("#next-steps h2") == "Next steps"
+    assert manager.badge() == "Confirmed by IT"
+    manager.shot("07-english")
+    manager.fire("vendor_confirm")
+    assert manager.badge() == "Confirmed by both sides"
+    assert state_of(app, request_id) == "confirmed"
+    # The diagram is drawn by the vendored Mermaid, with the current state highlighted.
+    manager.page.wait_for_selector("html[data-diagrams=ready]")
+    assert manager.page.locator("#workflow svg .current").count() >= 1
+    manager.shot("08-confirmed-by-both-sides")
+    manager.close()
