@@ -105,7 +105,7 @@ def state_of(app, request_id: int) -> str:
         return session.scalar(select(Request.state).where(Request.id == request_id))
 
 
-def test_requirement_from_submission_to_both_confirmations(app, world, live_server, chromium):
+def test_requirement_from_submission_to_closing(app, world, live_server, chromium):
     # The department raises the requirement and submits it.
     dept = Person(chromium, live_server, "dept_user")
     dept.sign_in()
@@ -179,4 +179,25 @@ def test_requirement_from_submission_to_both_confirmations(app, world, live_serv
     manager.page.wait_for_selector("html[data-diagrams=ready]")
     assert manager.page.locator("#workflow svg .current").count() >= 1
     manager.shot("08-confirmed-by-both-sides")
+    manager.fire("start_development")
+    manager.fire("deliver", fill={"delivery_note": "Report page deployed to test.", "actual_days": "3"})
+    assert manager.badge() == "Delivered" and state_of(app, request_id) == "delivered"
     manager.close()
+
+    dept = Person(chromium, live_server, "dept_user")
+    dept.sign_in()
+    assert dept.page.locator(f"#awaiting a[href='/requests/{request_id}']").count() == 1
+    dept.page.click(f"#awaiting a[href='/requests/{request_id}']")
+    dept.fire("dept_accept")
+    assert dept.badge() == "科室已验收"
+    dept.close()
+
+    it = Person(chromium, live_server, "it_staff")
+    it.sign_in()
+    it.page.goto(f"/requests/{request_id}")
+    it.fire("it_accept")
+    it.fire("close", fill={"comment": "验收通过，归档。"})
+    assert it.badge() == "已关闭" and state_of(app, request_id) == "closed"
+    assert "此申请已结束" in it.page.inner_text("#next-steps")
+    it.shot("09-closed")
+    it.close()
