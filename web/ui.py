@@ -74,6 +74,12 @@ def list_filters(args) -> dict:
     }
 
 
+def _ensure_reads_requests(actor) -> None:
+    """403 for the system and security administrators, who never handle requests (三权分立)."""
+    if not actor.role_names() - {"sys_admin", "sec_admin"}:
+        abort(403)
+
+
 def _date(value):
     try:
         return date.fromisoformat(value) if value else None
@@ -86,6 +92,7 @@ def _date(value):
 def request_list():
     """The requests I may see, filtered, sorted and paged."""
     session, actor = get_session(), current_actor()
+    _ensure_reads_requests(actor)
     filters = list_filters(request.args)
     items, total = queries.list_requests(session, actor, filters)
     return render_template(
@@ -100,6 +107,9 @@ def request_list():
         departments=queries.visible_departments(session, actor),
         definition_for=engine.definition_for,
         sorts=LIST_SORTS,
+        creatable_kinds=[
+            k for k, d in _catalog().current.items() if d.may_create(actor.role_names())
+        ],
     )
 
 
@@ -108,6 +118,7 @@ def request_list():
 def request_export():
     """The filtered list as an Excel workbook (every page, only what I may see)."""
     session, actor = get_session(), current_actor()
+    _ensure_reads_requests(actor)
     filters = list_filters(request.args)
     path = export.write_requests_xlsx(
         queries.iter_requests(session, actor, filters),
@@ -250,6 +261,8 @@ def request_create(kind: str):
         definition = _catalog().get(kind)
     except NotFound:
         abort(404)
+    if not definition.may_create(current_actor().role_names()):
+        abort(403)
     session = get_session()
     contracts = queries.visible_contracts(session, current_actor())
     errors: dict = {}

@@ -273,6 +273,10 @@ class Definition:
         """Whether ``state`` is a final state."""
         return bool(self.states.get(state, {}).get("final"))
 
+    def may_create(self, roles: set[str]) -> bool:
+        """Whether any of ``roles`` may raise a request of this kind (scope is checked later)."""
+        return bool(set(self.content.get("create_roles") or ()) & set(roles))
+
     def open_states(self) -> list[str]:
         """States that are not final."""
         return [name for name, state in self.states.items() if not state.get("final")]
