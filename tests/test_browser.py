@@ -180,7 +180,9 @@ def test_requirement_from_submission_to_closing(app, world, live_server, chromiu
     assert manager.page.locator("#workflow svg .current").count() >= 1
     manager.shot("08-confirmed-by-both-sides")
     manager.fire("start_development")
-    manager.fire("deliver", fill={"delivery_note": "Report page deployed to test.", "actual_days": "3"})
+    manager.fire(
+        "deliver", fill={"delivery_note": "Report page deployed to test.", "actual_days": "3"}
+    )
     assert manager.badge() == "Delivered" and state_of(app, request_id) == "delivered"
     manager.close()
 
