@@ -171,3 +171,11 @@ def test_stored_event_fields_show_their_labels(client, db, world, cardiology_req
     sign_in(client, "dept_user")
     page = client.get(f"/requests/{cardiology_request.id}").get_data(as_text=True)
     assert "优先级" in page and "报表" in page  # event field label; choice label of req_type
+
+
+def test_pages_allow_scripts_only_from_our_own_static_folder(client, world):
+    response = client.get("/login")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "<script>" not in response.get_data(as_text=True)  # no inline script to allow

@@ -144,7 +144,10 @@ class EventOptionOut(Schema):
     event = fields.String()
     label = fields.Nested(LabelOut)
     allowed = fields.Boolean()
-    reasons = fields.List(fields.Dict(), metadata={"description": "why not allowed: code, message"})
+    reasons = fields.List(
+        fields.Dict(),
+        metadata={"description": "why not allowed: code, message; guard and params for guards"},
+    )
     fields_ = fields.Dict(
         data_key="fields", metadata={"description": "input fields the event takes"}
     )
