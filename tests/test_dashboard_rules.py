@@ -92,3 +92,15 @@ def test_deadline_is_refused_on_a_field_that_is_not_a_date(tmp_path):
     assert "bad.yaml:8: fields.due.deadline: only a date field can be a deadline" in str(
         caught.value
     )
+
+
+def test_a_beijing_day_starts_at_sixteen_hundred_utc_the_day_before():
+    from datetime import datetime
+
+    from workflow.localtime import day_start_utc, hospital_today
+
+    assert day_start_utc(date(2026, 4, 1)) == datetime(2026, 3, 31, 16, 0)
+    from datetime import UTC
+
+    assert hospital_today(datetime(2026, 12, 31, 16, 30, tzinfo=UTC)) == date(2027, 1, 1)
+    assert hospital_today(datetime(2026, 12, 31, 15, 59, tzinfo=UTC)) == date(2026, 12, 31)

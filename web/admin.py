@@ -128,7 +128,11 @@ def audit():
 def audit_verify():
     """Re-check every hash chain now and say whether any was altered."""
     # A separate session: the walk expunges as it goes and must not detach the signed-in user.
-    with Session(bind=get_session().get_bind()) as walk:
+    # The request's own transaction ends first (it wrote nothing): on SQLite it holds the write
+    # lock (BEGIN IMMEDIATE) and the walk's connection would wait for it forever.
+    session = get_session()
+    session.commit()
+    with Session(bind=session.get_bind()) as walk:
         requests, entries, problem = history.verify_all(walk)
     if problem is None:
         flash(

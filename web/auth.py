@@ -41,7 +41,10 @@ def _load_from_session(user_id: str):
         user = get_session().get(User, int(user_id))
     except (TypeError, ValueError):
         return None
-    return Principal(user) if user is not None else None
+    # A locked or deactivated account loses its open sessions at once: anonymous from here on.
+    if user is None or not user.is_active or user.locked_at is not None:
+        return None
+    return Principal(user)
 
 
 @login_manager.request_loader

@@ -15,10 +15,11 @@ from flask import Blueprint, Flask, redirect, request, session
 from flask_babel import Babel, format_datetime, get_locale, gettext, lazy_gettext
 
 from web.db import get_session
+from workflow.localtime import HOSPITAL_TIMEZONE_NAME
 
 LOCALES = {"zh_CN": "中文", "en": "English"}
 DEFAULT_LOCALE = "zh_CN"
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = HOSPITAL_TIMEZONE_NAME
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 bp = Blueprint("i18n", __name__)

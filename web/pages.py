@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, current_app, render_template
 
 from web.auth import current_actor
 from web.db import get_session
-from web.i18n import TIMEZONE
 from workflow import dashboard, queries
+from workflow.localtime import hospital_today
 from workflow.quota import quota_overview
 
 bp = Blueprint("pages", __name__)
-
-
-def hospital_today():
-    """Today's date at the hospital (Asia/Shanghai), whatever the server's zone."""
-    return datetime.now(ZoneInfo(TIMEZONE)).date()
 
 
 @bp.get("/")

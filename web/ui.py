@@ -27,10 +27,10 @@ from web.auth import current_actor
 from web.db import get_session
 from web.forms import input_kind, parse_form, step_of
 from web.i18n import DOCUMENT_KINDS, label, local_time, reason_text, translate
-from web.pages import hospital_today
 from workflow import attachments as attachment_ops
 from workflow import engine, queries
 from workflow.errors import InvalidInput, NotFound, WorkflowError
+from workflow.localtime import hospital_today
 
 bp = Blueprint("ui", __name__)
 

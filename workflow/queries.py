@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Attachment, Contract, Department, HistoryEntry, Request, System
 from workflow.errors import NotFound
+from workflow.localtime import day_start_utc
 from workflow.scope import can_see_request, contract_scope_clause, request_scope_clause
 
 SORTS = {
@@ -46,9 +47,9 @@ def _list_conditions(actor, filters: dict) -> list:
         needle = filters["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Request.title.ilike(f"%{needle}%", escape="\\"))
     if filters.get("created_from"):
-        conditions.append(Request.created_at >= datetime.combine(filters["created_from"], time()))
+        conditions.append(Request.created_at >= day_start_utc(filters["created_from"]))
     if filters.get("created_to"):
-        end = datetime.combine(filters["created_to"], time()) + timedelta(days=1)
+        end = day_start_utc(filters["created_to"] + timedelta(days=1))
         conditions.append(Request.created_at < end)
     return conditions
 

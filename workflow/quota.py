@@ -8,13 +8,14 @@ pool, raised in the current period. Pages label it as provisional.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Contract, Request
+from workflow.localtime import day_start_utc
 
 # Requirement states in which both sides have confirmed the estimate (SPEC §6).
 COMMITTED_STATES = (
@@ -83,8 +84,8 @@ def quota_overview(session: Session, contract: Contract, today: date) -> QuotaVi
             Request.contract_id == contract.id,
             Request.kind == "requirement",
             Request.state.in_(COMMITTED_STATES),
-            Request.created_at >= datetime.combine(start, time()),
-            Request.created_at < datetime.combine(end + timedelta(days=1), time()),
+            Request.created_at >= day_start_utc(start),
+            Request.created_at < day_start_utc(end + timedelta(days=1)),
         )
     )
     committed = Decimal(0)

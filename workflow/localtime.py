@@ -1,0 +1,24 @@
+"""The hospital's own clock: times are stored in UTC, days are Beijing days (Asia/Shanghai).
+
+Per-contract time zones and the working-day calendar arrive with the SLA work; until then every
+calendar day the product speaks of (filters, quota periods, promised dates) is a Beijing day.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+HOSPITAL_TIMEZONE_NAME = "Asia/Shanghai"
+HOSPITAL_TIMEZONE = ZoneInfo(HOSPITAL_TIMEZONE_NAME)
+
+
+def day_start_utc(day: date) -> datetime:
+    """The naive UTC instant at which ``day`` begins at the hospital (stored times are UTC)."""
+    local = datetime.combine(day, time(), tzinfo=HOSPITAL_TIMEZONE)
+    return local.astimezone(UTC).replace(tzinfo=None)
+
+
+def hospital_today(now: datetime | None = None) -> date:
+    """Today's date at the hospital, whatever the server's zone."""
+    return (now or datetime.now(UTC)).astimezone(HOSPITAL_TIMEZONE).date()
