@@ -15,9 +15,10 @@ from flask import Blueprint, Flask, redirect, request, session
 from flask_babel import Babel, format_datetime, get_locale, gettext, lazy_gettext
 
 from web.db import get_session
+from workflow.accounts import set_locale
 from workflow.localtime import HOSPITAL_TIMEZONE_NAME
 
-LOCALES = {"zh_CN": "中文", "en": "English"}
+LOCALES = {"zh_CN": "中文", "en": "English"}  # the codes of workflow.accounts.LOCALES
 DEFAULT_LOCALE = "zh_CN"
 TIMEZONE = HOSPITAL_TIMEZONE_NAME
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -143,9 +144,8 @@ def switch_language():
     if chosen in LOCALES:
         session["locale"] = chosen
         actor = current_actor()
-        if actor is not None and actor.locale != chosen:
-            actor.locale = chosen
-            get_session().commit()
+        if actor is not None:
+            set_locale(get_session(), actor, chosen)  # committed with the request
     return redirect(safe_next(request.form.get("next")))
 
 

@@ -202,3 +202,16 @@ def set_locked(session: Session, actor: User, user: User, locked: bool) -> None:
         user.locked_at = None
         user.failed_logins = 0
     session.flush()
+
+
+LOCALES = ("zh_CN", "en")
+
+
+def set_locale(session: Session, user: User, locale: str) -> None:
+    """Keep the user's page language; raises InvalidInput for a language we do not offer."""
+    if locale not in LOCALES:
+        raise InvalidInput(
+            f"Language must be one of {', '.join(LOCALES)}.", {"fields": {"locale": ["Unknown."]}}
+        )
+    user.locale = locale
+    session.flush()
