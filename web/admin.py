@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import Contract, HistoryEntry, Request, System, User
 from web.auth import current_actor
 from web.db import get_session
+from web.i18n import translate
 from workflow import accounts, history
 from workflow.errors import WorkflowError
 
@@ -148,7 +149,7 @@ def audit_verify():
                 "Chain of request #%(request)s is broken at entry %(seq)s: %(reason)s",
                 request=problem.request_id,
                 seq=problem.seq,
-                reason=problem.problem,
+                reason=translate(problem.problem),
             ),
             "error",
         )

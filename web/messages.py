@@ -47,4 +47,6 @@ WORKFLOW_MESSAGES = (
     ),
     N_("Only the security administrator locks and unlocks accounts."),
     N_("Nobody locks or unlocks their own account."),
+    N_("does not chain from the entry before it (reordered or replaced)"),
+    N_("content does not match its hash (edited)"),
 )
