@@ -16,7 +16,7 @@ from flask_login import login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from models import Contract, HistoryEntry, Request, System, User
+from models import Contract, Department, HistoryEntry, Request, System, User, Vendor
 from web.auth import current_actor
 from web.db import get_session
 from web.i18n import translate
@@ -48,13 +48,15 @@ def require_role(*roles: str):
 @require_role("sys_admin", "sec_admin")
 def users():
     """Every account with its roles, scope and lock state."""
-    rows = get_session().scalars(
-        select(User).options(selectinload(User.roles)).order_by(User.username)
-    )
+    session = get_session()
+    rows = session.scalars(select(User).options(selectinload(User.roles)).order_by(User.username))
     return render_template(
         "admin/users.html",
         users=list(rows),
         can_lock="sec_admin" in current_actor().role_names(),
+        departments={d.id: d for d in session.scalars(select(Department))},
+        vendors={v.id: v for v in session.scalars(select(Vendor))},
+        contracts={c.id: c for c in session.scalars(select(Contract))},
     )
 
 
