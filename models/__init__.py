@@ -3,6 +3,7 @@
 from models.base import Base, as_naive_utc, utcnow
 from models.contracts import Contract, Vendor
 from models.people import ROLES, ApiToken, Department, RoleAssignment, User
+from models.quota import QuotaEntry, QuotaPeriod
 from models.requests import Attachment, DefinitionVersion, HistoryEntry, Request
 from models.systems import Release, System
 
@@ -16,6 +17,8 @@ __all__ = [
     "DefinitionVersion",
     "Department",
     "HistoryEntry",
+    "QuotaEntry",
+    "QuotaPeriod",
     "Release",
     "Request",
     "RoleAssignment",

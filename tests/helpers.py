@@ -254,7 +254,8 @@ class Flow:
         if self._quota_contract is None:
             policy = copy.deepcopy(self.world.contract.policy or {})
             policy.setdefault("quota", {})
-            policy["quota"]["per_request_free_max"] = cap
+            # Q1 shape: no cumulative pool, the whole request is paid above the cap.
+            policy["quota"].update(per_request_free_max=cap, pool=None, overflow="whole")
             contract = Contract(
                 code="C-A-Q",
                 name="Contract A (per-request cap)",

@@ -27,14 +27,15 @@ def test_quota_period_contains_today(period, today, expected):
     assert period_bounds(CONTRACT, period, today) == expected
 
 
-def test_quota_remaining_never_goes_below_zero_and_bar_is_capped():
+def test_quota_remaining_is_pool_minus_committed_and_bar_is_capped():
     from decimal import Decimal
 
-    view = QuotaView(CONTRACT, date(2026, 1, 1), date(2026, 12, 31), Decimal(7), Decimal("8.5"))
-    assert view.remaining == 0 and view.used_percent == 100
-    half = QuotaView(CONTRACT, date(2026, 1, 1), date(2026, 12, 31), Decimal(7), Decimal("3.5"))
+    start, end = date(2026, 1, 1), date(2026, 12, 31)
+    view = QuotaView(CONTRACT, start, end, Decimal(7), Decimal("5"), Decimal("3.5"))
+    assert view.remaining == Decimal("-1.5") and view.used_percent == 100
+    half = QuotaView(CONTRACT, start, end, Decimal(7), Decimal("1"), Decimal("2.5"))
     assert half.remaining == Decimal("3.5") and half.used_percent == 50
-    none = QuotaView(CONTRACT, date(2026, 1, 1), date(2026, 12, 31), None, Decimal(0))
+    none = QuotaView(CONTRACT, start, end, None, Decimal(0), Decimal(0))
     assert none.remaining is None and none.used_percent == 0
 
 

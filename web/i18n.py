@@ -17,6 +17,7 @@ from flask_babel import Babel, format_datetime, get_locale, gettext, lazy_gettex
 from web.db import get_session
 from workflow.accounts import set_locale
 from workflow.localtime import HOSPITAL_TIMEZONE_NAME
+from workflow.quota import days_text
 
 LOCALES = {"zh_CN": "中文", "en": "English"}  # the codes of workflow.accounts.LOCALES
 DEFAULT_LOCALE = "zh_CN"
@@ -157,6 +158,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.register_blueprint(bp)
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["days"] = days_text
     app.jinja_env.globals.update(
         label=label,
         role_label=role_label,

@@ -265,7 +265,8 @@ class Definition:
         # A field an effect writes (e.g. record_actor's confirmation) reads as that event's step.
         for event in self.events.values():
             for bound in event.effects:
-                if bound.params.get("field") == name and bound.target.name == "record_actor":
+                recorder = bound.target.name in ("record_actor", "record_confirmation")
+                if bound.params.get("field") == name and recorder:
                     return {"type": "string", "label": event.label}
         return {}
 
