@@ -154,14 +154,12 @@ class Decision:
         """The decision as stored on the request (strings: exact decimals in JSON)."""
         return {
             "counted": self.counted,
-            "amount_days": str(self.amount),
-            "free_days": str(self.free),
-            "paid_days": str(self.paid),
+            "amount_days": days_text(self.amount),
+            "free_days": days_text(self.free),
+            "paid_days": days_text(self.paid),
             "period_start": self.period.start_date.isoformat() if self.period else None,
             "period_end": self.period.end_date.isoformat() if self.period else None,
-            "remaining_before": None
-            if self.remaining_before is None
-            else str(self.remaining_before),
+            "remaining_before": days_text(self.remaining_before) or None,
         }
 
 
