@@ -352,3 +352,62 @@ def test_policy_documents_drive_the_split_and_whole_rules(flow):
         "split": ("4", "awaiting_agreement"),
         "whole": ("0", "awaiting_agreement"),
     }
+
+
+# ---------------------------------------------------------------- API and pages
+
+CONFIRMATION_FIELDS = ("it_confirmation", "vendor_confirmation")
+
+
+def test_quota_api_gives_the_period_figures_and_every_entry(client, db, flow, world):
+    request = confirmed(flow, "3")
+    period_start = quota.quota_overview(db, world.contract, hospital_today()).period_start
+    db.commit()
+    db.close()  # the test's own session must hold no SQLite lock while the app serves
+    url = f"/api/v1/contracts/{world.contract.id}/quota"
+    body = client.get(url, headers=world.auth("vendor_engineer")).get_json()
+    assert (body["pool"], body["reserved"], body["consumed"], body["remaining"]) == (
+        "7",
+        "3",
+        "0",
+        "4",
+    )
+    assert [(e["kind"], e["days"], e["request_id"]) for e in body["entries"]] == [
+        ("reserve", "3", request.id)
+    ]
+    assert body["period_start"] == period_start.isoformat()
+    missing = client.get(url, headers=world.auth("other_vendor"))
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    assert client.get(url).status_code == 401
+
+
+def test_quota_page_statement_and_confirmation_sheet(client, db, flow, world):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    from test_signin import sign_in
+
+    request = confirmed(flow, "3")
+    request_id = request.id
+    hashes = [request.data[side]["scope_sha256"] for side in CONFIRMATION_FIELDS]
+    db.commit()
+    db.close()  # the test's own session must hold no SQLite lock while the app serves
+    sign_in(client, "vendor_manager")
+    page = client.get(f"/contracts/{world.contract.id}/quota").get_data(as_text=True)
+    assert '<strong id="remaining">4</strong>' in page
+    assert f'<tr data-request="{request_id}">' in page and "<polyline" in page
+    statement = client.get(f"/contracts/{world.contract.id}/quota.xlsx")
+    sheet = load_workbook(BytesIO(statement.data)).active
+    values = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    assert ["预留", 3, request_id] == [values[-1][1], values[-1][2], values[-1][3]]
+    assert any(row[:2] == ("剩余", "4") for row in map(tuple, values))
+    sheet_page = client.get(f"/requests/{request_id}/confirmation").get_data(as_text=True)
+    assert all(digest in sheet_page for digest in hashes)
+    assert "需求确认单" in sheet_page
+
+    sign_in(client, "other_vendor")
+    assert client.get(f"/contracts/{world.contract.id}/quota").status_code == 404
+    assert client.get(f"/contracts/{world.contract.id}/quota.xlsx").status_code == 404
+    assert client.get(f"/requests/{request_id}/confirmation").status_code == 404
+    sign_in(client, "sys_admin")
+    assert client.get(f"/contracts/{world.contract.id}/quota").status_code == 403

@@ -24,6 +24,21 @@ def safe_text(value) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def write_rows_xlsx(title: str, head: list[list], rows: Iterable[list], directory: str) -> Path:
+    """Write ``head`` then ``rows`` (text made formula-safe) to a new .xlsx under ``directory``."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title[:31])
+    for row in head:
+        sheet.append([safe_text(v) if isinstance(v, str) else v for v in row])
+    for row in rows:
+        sheet.append([safe_text(v) if isinstance(v, str) else v for v in row])
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="export-", suffix=".xlsx", dir=directory)
+    os.close(handle)
+    workbook.save(name)
+    return Path(name)
+
+
 def write_requests_xlsx(
     requests: Iterable[Request],
     definition_for: Callable,
@@ -32,8 +47,6 @@ def write_requests_xlsx(
     directory: str,
 ) -> Path:
     """Write the requests to a new .xlsx file under ``directory``; returns its path."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(gettext("Requests"))
     header = [
         "#",
         gettext("Title"),
@@ -47,32 +60,26 @@ def write_requests_xlsx(
         gettext("Created (Beijing time)"),
         gettext("Updated (Beijing time)"),
     ]
-    sheet.append(header)
-    for request in requests:
+
+    def row(request: Request) -> list:
         definition = definition_for(request)
         state = definition.states.get(request.state, {})
-        sheet.append(
-            [
-                request.id,
-                safe_text(request.title),
-                label(definition.title),
-                label(state.get("label")) or request.state,
-                request.contract.code if request.contract else "",
-                safe_text(request.system.name) if request.system else "",
-                label({"zh": request.department.name, "en": request.department.name_en})
-                if request.department
-                else "",
-                request.submitter.username if request.submitter else "",
-                request.assignee.username if request.assignee else "",
-                local_time(request.created_at),
-                local_time(request.updated_at),
-            ]
-        )
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix="export-", suffix=".xlsx", dir=directory)
-    os.close(handle)
-    workbook.save(name)
-    return Path(name)
+        department = request.department
+        return [
+            request.id,
+            request.title,
+            label(definition.title),
+            label(state.get("label")) or request.state,
+            request.contract.code if request.contract else "",
+            request.system.name if request.system else "",
+            label({"zh": department.name, "en": department.name_en}) if department else "",
+            request.submitter.username if request.submitter else "",
+            request.assignee.username if request.assignee else "",
+            local_time(request.created_at),
+            local_time(request.updated_at),
+        ]
+
+    return write_rows_xlsx(gettext("Requests"), [header], map(row, requests), directory)
 
 
 def send_and_delete(path: Path, download_name: str) -> Response:

@@ -137,3 +137,15 @@ def visible_departments(session: Session, actor) -> list[Department]:
     if own and not others:
         stmt = stmt.where(Department.id.in_(own))
     return list(session.scalars(stmt))
+
+
+def get_contract(session: Session, actor, contract_id: int) -> Contract:
+    """A contract the actor may see; raises NotFound (also when it exists out of scope)."""
+    contract = session.scalar(
+        select(Contract).where(Contract.id == contract_id, contract_scope_clause(actor))
+    )
+    if contract is None:
+        raise NotFound(
+            "There is no such contract, or it is not yours to see.", {"contract_id": contract_id}
+        )
+    return contract

@@ -62,6 +62,7 @@ def build_spec() -> dict:
     # Leaves before the schemas that nest them: apispec registers nested schemas on first use.
     for name in (
         "LabelOut", "ErrorOut", "MeOut", "ContractOut", "SystemOut", "AttachmentOut",
+        "QuotaEntryOut", "QuotaOut",
         "EventOptionOut", "RequestSummaryOut", "RequestOut", "RequestPageOut", "HistoryOut",
         "DefinitionSummaryOut", "DefinitionOut", "RequestCreateIn", "EventIn", "RequestListQuery",
     ):  # fmt: skip
@@ -90,6 +91,21 @@ def build_spec() -> dict:
                 ("200", {"type": "array", "items": "ContractOut"}),
                 errors=("401",),
             )
+        },
+        "/contracts/{contract_id}/quota": {
+            "parameters": [
+                {
+                    "in": "path",
+                    "name": "contract_id",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                }
+            ],
+            "get": _op(
+                "Free quota of the current period with its ledger entries",
+                ("200", "QuotaOut"),
+                errors=("401", "404"),
+            ),
         },
         "/systems": {
             "get": _op(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from workflow.quota import days_text, quota_policy
+
 ID_RANGE = validate.Range(min=1, max=2**31 - 1)  # PostgreSQL integer; larger ids never exist
 
 
@@ -110,6 +112,34 @@ class ContractOut(Schema):
     policy_key = fields.String()
     policy_hash = fields.String()
     policy = fields.Dict()
+
+
+class QuotaEntryOut(Schema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"description": "reserve, release, consume or adjust"})
+    days = fields.Function(lambda e: days_text(e.days), metadata={"description": "person-days"})
+    request_id = fields.Integer(allow_none=True)
+    actor = fields.String(attribute="actor_name")
+    at = fields.Function(lambda e: e.at.isoformat() + "Z")
+    reason = fields.String()
+
+
+class QuotaOut(Schema):
+    contract_id = fields.Function(lambda q: q.contract.id)
+    contract_code = fields.Function(lambda q: q.contract.code)
+    period_start = fields.Date()
+    period_end = fields.Date()
+    pool = fields.Function(
+        lambda q: days_text(q.pool) if q.pool is not None else None,
+        metadata={"description": "person-days; null when the contract has no cumulative pool"},
+    )
+    reserved = fields.Function(lambda q: days_text(q.reserved))
+    consumed = fields.Function(lambda q: days_text(q.consumed))
+    remaining = fields.Function(
+        lambda q: days_text(q.remaining) if q.remaining is not None else None
+    )
+    policy = fields.Function(lambda q: quota_policy(q.contract))
+    entries = fields.List(fields.Nested(QuotaEntryOut))
 
 
 class ReleaseOut(Schema):

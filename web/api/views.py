@@ -14,6 +14,8 @@ from web.db import get_session
 from workflow import attachments as attachment_ops
 from workflow import engine, queries
 from workflow.errors import InvalidInput, NotFound
+from workflow.localtime import hospital_today
+from workflow.quota import quota_overview
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -132,6 +134,16 @@ def list_contracts():
     return jsonify(
         s.ContractOut(many=True).dump(queries.visible_contracts(get_session(), current_actor()))
     )
+
+
+@bp.get("/contracts/<int(max=2147483647):contract_id>/quota")
+@login_required
+def contract_quota(contract_id: int):
+    """The contract's free quota in the current period, with every ledger entry."""
+    session = get_session()
+    contract = queries.get_contract(session, current_actor(), contract_id)
+    view = quota_overview(session, contract, hospital_today(), with_entries=True)
+    return jsonify(s.QuotaOut().dump(view))
 
 
 @bp.get("/systems")
