@@ -203,3 +203,52 @@ def test_requirement_from_submission_to_closing(app, world, live_server, chromiu
     assert "此申请已结束" in it.page.inner_text("#next-steps")
     it.shot("09-closed")
     it.close()
+
+
+def test_agreement_path_and_the_vendors_quota_page(app, db, catalog, world, live_server, chromium):
+    """9 days against a 7-day pool: 7 free, 2 under a supplementary agreement, all by clicking
+    from the second confirmation on; the vendor then reads the quota page and its burn-down."""
+    from helpers import PATHS, Flow, estimate_input
+
+    flow = Flow(app, db, catalog, world)
+    request = flow.create("requirement", title="随访数据接口改造")
+    flow.run(request, PATHS["requirement"]["triaged"], "dept_user")
+    flow.fire(request, "estimate", "vendor_engineer", estimate_input("9"))
+    flow.fire(request, "it_confirm", "it_signer")
+    request_id, contract_id = request.id, world.contract.id
+    db.commit()
+    db.close()
+
+    manager = Person(chromium, live_server, "vendor_manager")
+    manager.sign_in()
+    manager.page.goto(f"/requests/{request_id}")
+    manager.fire("vendor_confirm")
+    assert manager.badge() == "待签补充协议" and state_of(app, request_id) == "awaiting_agreement"
+    # Recording the agreement waits for the signed document.
+    manager.close()
+
+    signer = Person(chromium, live_server, "it_signer")
+    signer.sign_in()
+    signer.page.goto(f"/requests/{request_id}")
+    assert signer.page.is_disabled("#event-record_agreement button")
+    assert "补充协议" in signer.page.inner_text("#why-record_agreement")
+    signer.page.select_option("#kind", "supplementary_agreement")
+    signer.page.set_input_files(
+        "#file",
+        {"name": "补充协议.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 agreement"},
+    )
+    signer.page.click("#documents form button[type=submit]")
+    signer.page.wait_for_selector(".flash[role=status]")
+    signer.fire("record_agreement", fill={"paid_days": "2", "fee_fen": "360000"})
+    assert signer.badge() == "双方已确认" and state_of(app, request_id) == "confirmed"
+    signer.shot("10-agreement-recorded")
+    signer.close()
+
+    vendor = Person(chromium, live_server, "vendor_engineer")
+    vendor.sign_in()
+    assert vendor.page.inner_text("#quota tr[data-contract='C-A'] td.remaining").strip() == "0"
+    vendor.page.click(f"#quota a[href='/contracts/{contract_id}/quota']")
+    assert vendor.page.inner_text("#remaining").strip() == "0"
+    assert vendor.page.locator("#burn-down polyline").count() == 1
+    vendor.shot("11-vendor-quota-page")
+    vendor.close()

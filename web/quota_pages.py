@@ -116,6 +116,7 @@ def contract_quota(contract_id: int):
         lines=request_lines(session, view),
         points=points,
         polyline=chart_points(view, points) if points else "",
+        definition_for=engine.definition_for,
     )
 
 
