@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(BIN)/changeflow demo --host $(HOST) --port $(PORT)
 
 ## test: create .venv, install with test extras and run pytest (TEST_DATABASE_URL picks the DB)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -2,13 +2,12 @@
 
 The app runs in a thread on a free local port against the test database; Playwright drives the
 system's Chromium (``executable_path``), never a downloaded browser. Screenshots of every step go
-to ``test-output/browser/``. Under CI=true a missing Chromium fails the run (``.ci/run`` installs
-it with ``make browser``); elsewhere the test is skipped with that reason.
+to ``test-output/browser/``. A missing Chromium is a failure, never a skip: ``make test`` runs
+``make browser`` first, which installs Debian's package when it is missing.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -40,9 +39,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def chromium():
     if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is not installed; run `make browser` (CI installs it)")
-        pytest.skip("Chromium is not installed; `make browser` installs Debian's package")
+        pytest.fail("Chromium is not installed; `make browser` (run by `make test`) installs it")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -78,6 +78,21 @@ def works_on_requests() -> bool:
     return bool(actor is not None and actor.role_names() - set(ADMIN_ROLES))
 
 
+def reads_requests() -> bool:
+    """Whether the signed-in user may read requests: anyone but the system and security
+    administrators, who manage accounts and contracts, never requests (三权分立)."""
+    actor = current_actor()
+    return bool(actor is not None and actor.role_names() - {"sys_admin", "sec_admin"})
+
+
+def ensure_reads_requests() -> None:
+    """Abort with 403 unless the signed-in user may read requests."""
+    from flask import abort
+
+    if not reads_requests():
+        abort(403)
+
+
 def init_app(app: Flask) -> None:
     """Set up Flask-Login, CSRF and the idle timeout; API calls answer 401 JSON, pages redirect."""
     app.jinja_env.globals.update(has_role=has_role, works_on_requests=works_on_requests)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from models import Request
 from web import export
-from web.auth import current_actor
+from web.auth import current_actor, ensure_reads_requests
 from web.db import get_session
 from web.i18n import label, local_time
 from workflow import engine, queries
@@ -93,9 +93,8 @@ def request_lines(session, view: QuotaView) -> list[dict]:
 
 
 def _contract_view(contract_id: int):
+    ensure_reads_requests()
     session, actor = get_session(), current_actor()
-    if not actor.role_names() - {"sys_admin", "sec_admin"}:
-        abort(403)
     try:
         contract = queries.get_contract(session, actor, contract_id)
     except NotFound:
