@@ -76,7 +76,9 @@ EVENT_INPUT: dict[str, dict[str, tuple[dict, str]]] = {
         "vendor_confirm": ({}, ""),
         "record_agreement": ({"paid_days": "2", "fee_fen": 200000}, ""),
         "start_development": ({}, ""),
-        "deliver": ({"delivery_note": "Delivered as build 42.", "actual_days": "1"}, ""),
+        "deliver": ({"delivery_note": "Delivered as build 42."}, ""),
+        "confirm_actual_it": ({}, ""),
+        "confirm_actual_vendor": ({}, ""),
         "dept_accept": ({}, ""),
         "dept_reject": ({}, "The new field is not shown on the print form."),
         "it_accept": ({}, ""),
@@ -252,24 +254,41 @@ class Flow:
     def quota_contract(self, cap: str = "10") -> Contract:
         """A second contract of vendor A whose policy caps free work per request at ``cap``."""
         if self._quota_contract is None:
-            policy = copy.deepcopy(self.world.contract.policy or {})
-            policy.setdefault("quota", {})
             # Q1 shape: no cumulative pool, the whole request is paid above the cap.
-            policy["quota"].update(per_request_free_max=cap, pool=None, overflow="whole")
-            contract = Contract(
-                code="C-A-Q",
-                name="Contract A (per-request cap)",
-                vendor_id=self.world.contract.vendor_id,
-                start_date=date(2026, 1, 1),
-                end_date=date(2026, 12, 31),
-                policy_key=self.world.contract.policy_key,
-                policy_hash=self.world.contract.policy_hash,
-                policy=policy,
+            self._quota_contract = self.policy_contract(
+                "C-A-Q",
+                "Contract A (per-request cap)",
+                per_request_free_max=cap,
+                pool=None,
+                overflow="whole",
             )
-            self.db.add(contract)
-            self.db.flush()
-            self._quota_contract = contract
         return self._quota_contract
+
+    def wait_contract(self, working_days: int = 10) -> Contract:
+        """A contract of vendor A whose acceptance opens ``working_days`` after delivery (D7)."""
+        return self.policy_contract(
+            f"C-A-W{working_days}",
+            "Contract A (acceptance wait)",
+            acceptance_wait_working_days=working_days,
+        )
+
+    def policy_contract(self, code: str, name: str, **quota_rules) -> Contract:
+        """Another 2026 contract of vendor A: contract A's policy with these quota rules."""
+        policy = copy.deepcopy(self.world.contract.policy or {})
+        policy.setdefault("quota", {}).update(quota_rules)
+        contract = Contract(
+            code=code,
+            name=name,
+            vendor_id=self.world.contract.vendor_id,
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 12, 31),
+            policy_key=self.world.contract.policy_key,
+            policy_hash=self.world.contract.policy_hash,
+            policy=policy,
+        )
+        self.db.add(contract)
+        self.db.flush()
+        return contract
 
     # ------------------------------------------------------------ requests
 
@@ -331,6 +350,7 @@ class Flow:
         fields: dict | None = None,
         comment: str | None = None,
         expected_version: int | None = None,
+        now=None,
     ):
         """Fire ``event`` as ``actor`` with the event's default valid input unless given."""
         # Unknown events (for invalid_transition checks) get empty input.
@@ -343,6 +363,7 @@ class Flow:
             copy.deepcopy(default_fields) if fields is None else fields,
             request.version if expected_version is None else expected_version,
             comment=default_comment if comment is None else comment,
+            now=now,
         )
 
     def run(self, request: Request, steps: list[Step], submitter: str) -> Request:

@@ -259,6 +259,11 @@ OPERATIONS = st.lists(
         st.tuples(st.just("cancel"), st.integers(0, 9)),
         st.tuples(st.just("close"), st.integers(0, 9)),
         st.tuples(st.just("adjust"), st.sampled_from(["-1", "-0.5", "0.5", "1", "2"])),
+        # both sides confirmed a different actual effort at delivery: decided again
+        st.tuples(
+            st.just("actual"),
+            st.tuples(st.integers(0, 9), st.sampled_from(["0.5", "1", "2.5", "4", "8"])),
+        ),
     ),
     max_size=12,
 )
@@ -271,7 +276,8 @@ OPERATIONS = st.lists(
 )
 @given(operations=OPERATIONS)
 def test_any_sequence_keeps_remaining_exact_and_never_negative(app, db, world, operations):
-    """Confirm / cancel / close / adjust in any order: remaining = pool − Σ entries, never < 0."""
+    """Confirm / cancel / close / adjust / re-decide in any order: remaining = pool − Σ entries,
+    never < 0."""
     db.execute(delete(QuotaEntry))
     db.execute(delete(QuotaPeriod))
     contract = db.get(Contract, world.contract.id)
@@ -295,7 +301,12 @@ def test_any_sequence_keeps_remaining_exact_and_never_negative(app, db, world, o
             decision = quota.decide(db, request, now)
             quota.reserve(db, request, decision, actor, now)
             assert decision.free + decision.paid == Decimal(value)
+            request.data = {**request.data, "quota": decision.as_data()}
             holders.append(request)
+        elif operation == "actual" and holders:
+            request = holders[value[0] % len(holders)]
+            decision = quota.redecide(db, request, Decimal(value[1]), actor, now, "property")
+            assert decision.free + decision.paid == Decimal(value[1])
         elif operation in ("cancel", "close") and holders:
             request = holders[value % len(holders)]
             if operation == "cancel":
@@ -411,3 +422,107 @@ def test_quota_page_statement_and_confirmation_sheet(client, db, flow, world):
     assert client.get(f"/requests/{request_id}/confirmation").status_code == 404
     sign_in(client, "sys_admin")
     assert client.get(f"/contracts/{world.contract.id}/quota").status_code == 403
+
+
+# ---------------------------------------------------------------- signed corrections
+
+
+def test_the_it_signer_corrects_the_quota_on_the_page_and_nobody_else_can(client, db, world):
+    from test_signin import csrf_token, sign_in
+
+    contract_id = world.contract.id
+    db.close()
+    url = f"/contracts/{contract_id}/quota/adjustments"
+    form = {"days": "2", "day": "2026-06-01", "reason": "Two days spent before go-live."}
+
+    sign_in(client, "vendor_manager")
+    page = client.get(f"/contracts/{contract_id}/quota").get_data(as_text=True)
+    assert 'id="adjust-form"' not in page
+    form["csrf_token"] = csrf_token(client, "/")
+    assert client.post(url, data=form).status_code == 403
+    sign_in(client, "other_vendor")
+    form["csrf_token"] = csrf_token(client, "/")
+    assert client.post(url, data=form).status_code == 404
+
+    sign_in(client, "it_signer")
+    form["csrf_token"] = csrf_token(client, "/")
+    assert 'id="adjust-form"' in client.get(f"/contracts/{contract_id}/quota").get_data(
+        as_text=True
+    )
+    for bad in (
+        {**form, "days": "abc"},
+        {**form, "days": "0.3"},
+        {**form, "reason": " "},
+        {**form, "day": "2030-01-01"},
+        {**form, "days": "Infinity"},
+    ):
+        answer = client.post(url, data=bad, follow_redirects=True)
+        assert answer.status_code == 200 and 'class="flash error"' in answer.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(QuotaEntry)) == 0
+    db.close()
+
+    answer = client.post(url, data=form, follow_redirects=True)
+    assert "更正已登记" in answer.get_data(as_text=True)
+    (entry,) = db.scalars(select(QuotaEntry)).all()
+    assert (entry.kind, entry.days, entry.actor_name) == ("adjust", 2, "it_signer")
+    assert entry.reason == "Two days spent before go-live."
+    db.close()
+
+
+def test_quota_commands_show_and_adjust(runner, db, world):
+    ok = runner.invoke(
+        args=[
+            "quota",
+            "adjust",
+            "C-A",
+            "--days",
+            "1.5",
+            "--reason",
+            "paper ledger",
+            "--actor",
+            "it_signer",
+            "--day",
+            "2026-06-01",
+        ]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "adjusted 1.5 person-days on 2026-06-01" in ok.output
+    refused = runner.invoke(
+        args=[
+            "quota",
+            "adjust",
+            "C-A",
+            "--days",
+            "1",
+            "--reason",
+            "x",
+            "--actor",
+            "vendor_manager",
+            "--day",
+            "2026-06-01",
+        ]
+    )
+    assert refused.exit_code == 1
+    assert "IT signer" in refused.output
+    overspent = runner.invoke(
+        args=[
+            "quota",
+            "adjust",
+            "C-A",
+            "--days",
+            "6",
+            "--reason",
+            "x",
+            "--actor",
+            "it_signer",
+            "--day",
+            "2026-06-01",
+        ]
+    )
+    assert overspent.exit_code == 1 and "overspent" in overspent.output
+    unknown = runner.invoke(args=["quota", "show", "NOPE"])
+    assert unknown.exit_code == 1 and "No contract" in unknown.output
+    shown = runner.invoke(args=["quota", "show", "C-A"])
+    assert "pool 7" in shown.output and "consumed 1.5" in shown.output
+    assert "remaining 5.5" in shown.output
+    assert db.scalar(select(func.count()).select_from(QuotaEntry)) == 1

@@ -41,6 +41,21 @@ def _id(state, event, actor, outcome, opts):
 
 # ---------------------------------------------------------------- requirement (二次开发)
 
+
+def actual_effort_path(*after: Step, days: str = "2") -> list[Step]:
+    """Delivered with an actual effort (default 2) other than the estimate (1), then ``after``."""
+    return [
+        *PATHS["requirement"]["in_development"],
+        Step("deliver", "vendor_engineer", {"delivery_note": "Build 43.", "actual_days": days}),
+        *after,
+    ]
+
+
+IT_CONFIRMS = Step("confirm_actual_it", "it_signer")
+VENDOR_CONFIRMS = Step("confirm_actual_vendor", "vendor_manager")
+ACCEPTED = (Step("dept_accept", "dept_user"), Step("it_accept", "it_staff"))
+
+
 REQUIREMENT = [
     # submit: draft → submitted, only by the person who raised it
     ok("draft", "submit", S, "submitted"),
@@ -178,6 +193,15 @@ REQUIREMENT = [
         attach=[("it_signer", "supplementary_agreement")],
     ),
     no("confirmed", "record_agreement", "it_signer", "invalid_transition"),
+    # ... and after acceptance, when an actual effort beyond the free quota needs one
+    ok(
+        "accepted",
+        "record_agreement",
+        "it_signer",
+        "accepted",
+        attach=[("it_signer", "supplementary_agreement")],
+    ),
+    no("accepted", "record_agreement", "it_signer", "guard_failed"),
     # start_development: confirmed → in_development
     ok("confirmed", "start_development", "vendor_engineer", "in_development"),
     ok("confirmed", "start_development", "vendor_manager", "in_development"),
@@ -196,6 +220,20 @@ REQUIREMENT = [
         "invalid_input",
         fields={"delivery_note": "x", "actual_days": "1.2"},
     ),
+    no(
+        "in_development",
+        "deliver",
+        "vendor_engineer",
+        "invalid_input",
+        fields={"delivery_note": "x", "linked_requests": [2_000_000]},  # no such request
+    ),
+    no(
+        "in_development",
+        "deliver",
+        "vendor_engineer",
+        "invalid_input",
+        fields={"delivery_note": "x", "linked_requests": "12"},
+    ),
     no("in_development", "deliver", "dept_user", "forbidden"),
     no("confirmed", "deliver", "vendor_engineer", "invalid_transition"),
     # dept_accept: delivered → dept_accepted, by the raising department
@@ -204,6 +242,55 @@ REQUIREMENT = [
     no("delivered", "dept_accept", "it_staff", "forbidden"),
     no("delivered", "dept_accept", "vendor_manager", "forbidden"),
     no("in_development", "dept_accept", "dept_user", "invalid_transition"),
+    # D7: under a 10-working-day wait, a delivery of today cannot be accepted yet
+    no("delivered", "dept_accept", "dept_user", "guard_failed", contract="wait"),
+    # confirm_actual_*: a different actual effort is confirmed again by both sides (Z1)
+    *[
+        ok(state, event, actor, state, path=actual_effort_path(*before))
+        for event, actor in (
+            ("confirm_actual_it", "it_signer"),
+            ("confirm_actual_vendor", "vendor_manager"),
+        )
+        for state, before in (
+            ("delivered", ()),
+            ("dept_accepted", ACCEPTED[:1]),
+            ("accepted", ACCEPTED),
+        )
+    ],
+    no("delivered", "confirm_actual_it", "it_signer", "guard_failed"),  # actual = estimate
+    no("delivered", "confirm_actual_vendor", "vendor_manager", "guard_failed"),
+    no(
+        "delivered",
+        "confirm_actual_it",
+        "it_signer",
+        "guard_failed",  # confirming twice
+        path=actual_effort_path(IT_CONFIRMS),
+    ),
+    no(
+        "delivered",
+        "confirm_actual_vendor",
+        "vendor_manager",
+        "guard_failed",
+        path=actual_effort_path(VENDOR_CONFIRMS),
+    ),
+    no("delivered", "confirm_actual_it", "vendor_manager", "forbidden", path=actual_effort_path()),
+    no("delivered", "confirm_actual_vendor", "it_signer", "forbidden", path=actual_effort_path()),
+    no(
+        "delivered",
+        "confirm_actual_vendor",
+        "vendor_engineer",
+        "forbidden",
+        path=actual_effort_path(),
+    ),
+    no(
+        "delivered",
+        "confirm_actual_it",
+        "it_signer",
+        "invalid_input",
+        path=actual_effort_path(),
+        fields={"actual_days": "3"},
+    ),
+    no("in_development", "confirm_actual_it", "it_signer", "invalid_transition"),
     # dept_reject: delivered → in_development, comment required
     ok("delivered", "dept_reject", "dept_user", "in_development"),
     ok("delivered", "dept_reject", "it_staff", "in_development"),
@@ -218,6 +305,22 @@ REQUIREMENT = [
     no("delivered", "it_accept", "it_staff", "invalid_transition"),
     # close: accepted → closed
     ok("accepted", "close", "it_staff", "closed"),
+    ok(
+        "accepted",
+        "close",
+        "it_staff",
+        "closed",
+        path=actual_effort_path(IT_CONFIRMS, VENDOR_CONFIRMS, *ACCEPTED),
+    ),
+    # a different actual effort not yet confirmed by both sides
+    no("accepted", "close", "it_staff", "guard_failed", path=actual_effort_path(*ACCEPTED)),
+    no(
+        "accepted",
+        "close",
+        "it_staff",
+        "guard_failed",
+        path=actual_effort_path(IT_CONFIRMS, *ACCEPTED),
+    ),
     no("accepted", "close", "it_signer", "forbidden"),
     no("accepted", "close", "vendor_manager", "forbidden"),
     no("dept_accepted", "close", "it_staff", "invalid_transition"),
@@ -583,7 +686,10 @@ def flow(app, db, catalog, world):
 def check(flow, kind, state, event, actor, outcome, to, opts):
     """Reach ``state`` by real fires, then fire ``event`` as ``actor`` and check the outcome."""
     creator = opts.get("creator") or DEFAULT_CREATOR[kind]
-    contract = flow.quota_contract() if opts.get("contract") == "quota" else None
+    contract = {
+        "quota": flow.quota_contract,
+        "wait": flow.wait_contract,
+    }.get(opts.get("contract"), lambda: None)()
     if "path" in opts:
         request = flow.create(kind, creator, contract=contract)
         flow.run(request, opts["path"], creator)

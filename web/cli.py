@@ -232,18 +232,86 @@ def demo(host, port, no_serve):
         _serve(app, host, port, workers=2, threads=4)
 
 
+quota_cli = AppGroup("quota", help="The free development quota (DOMAIN §1).")
+
+
+def _contract(session, code: str):
+    from sqlalchemy import select
+
+    from models import Contract
+
+    contract = session.scalar(select(Contract).where(Contract.code == code))
+    if contract is None:
+        _fail(f"No contract with the code {code!r}.")
+    return contract
+
+
+@quota_cli.command("show")
+@click.argument("contract_code")
+def quota_show(contract_code: str):
+    """Print the contract's current quota period and its figures."""
+    from workflow.localtime import hospital_today
+    from workflow.quota import days_text, quota_overview
+
+    with transaction() as session:
+        view = quota_overview(session, _contract(session, contract_code), hospital_today())
+        pool = "none" if view.pool is None else days_text(view.pool)
+        left = "-" if view.remaining is None else days_text(view.remaining)
+        click.echo(
+            f"{contract_code} {view.period_start}..{view.period_end} pool {pool} "
+            f"reserved {days_text(view.reserved)} consumed {days_text(view.consumed)} "
+            f"remaining {left}"
+        )
+
+
+@quota_cli.command("adjust")
+@click.argument("contract_code")
+@click.option("--days", required=True, help="person-days, steps of 0.5; negative gives back")
+@click.option("--reason", required=True)
+@click.option("--actor", required=True, help="username of the contract's IT signer")
+@click.option("--day", help="the day it counts on (YYYY-MM-DD), default today in Beijing")
+def quota_adjust(contract_code: str, days: str, reason: str, actor: str, day: str | None):
+    """Record a signed correction of the contract's consumed effort."""
+    from datetime import date
+
+    from models import utcnow
+    from workflow.accounts import find_user
+    from workflow.localtime import hospital_today
+    from workflow.quota import adjust, days_text
+
+    try:
+        on = date.fromisoformat(day) if day else hospital_today()
+    except ValueError:
+        _fail(f"Not a date: {day!r} (expected YYYY-MM-DD).")
+    try:
+        with transaction() as session:
+            user = find_user(session, actor)
+            entry = adjust(
+                session, _contract(session, contract_code), on, days, user, utcnow(), reason
+            )
+            click.echo(f"adjusted {days_text(entry.days)} person-days on {on} (entry {entry.id})")
+    except WorkflowError as exc:
+        _fail(exc.message)
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
-    for command in (db_cli, definitions_cli, users_cli, audit_cli, serve, demo):
+    for command in (db_cli, definitions_cli, users_cli, audit_cli, quota_cli, serve, demo):
         app.cli.add_command(command)
 
 
 def main() -> None:
     """Entry point of the ``changeflow`` console script."""
     from web import create_app
+    from workflow.yamlsource import DefinitionError
 
-    FlaskGroup(
-        create_app=create_app,
-        add_default_commands=False,
-        help="changeflow: hospital IT maintenance contracts.",
-    )(prog_name="changeflow")
+    try:
+        FlaskGroup(
+            create_app=create_app,
+            add_default_commands=False,
+            help="changeflow: hospital IT maintenance contracts.",
+        )(prog_name="changeflow", standalone_mode=True)
+    except DefinitionError as exc:
+        # The app cannot start on a broken definition: say where and what, not a traceback.
+        click.echo(f"The installed definitions are broken:\n{exc}", err=True)
+        sys.exit(1)

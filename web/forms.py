@@ -37,6 +37,10 @@ def parse_form(specs: dict[str, dict], form) -> dict:
                 values[name] = int(raw)
             except ValueError:
                 values[name] = raw  # validation names the field and says why
+        elif spec["type"] == "references":
+            # "12, 15" or "#12 #15": the numbers of the linked requests
+            parts = [p for p in raw.replace("#", " ").replace(",", " ").replace("，", " ").split()]
+            values[name] = [int(p) if p.isdigit() else p for p in parts]
         elif spec["type"] == "datetime" and len(raw) == 16:
             values[name] = raw + ":00+08:00"  # datetime-local has no zone: the hospital's own
         else:

@@ -113,6 +113,31 @@ def reason_text(reason: dict, definition=None) -> str:
             min=params.get("min", 1),
             kind=document_kind_label(params.get("kind", "")),
         )
+    values = reason.get("values") or {}
+    if guard == "working_days_after" and values:
+        return gettext(
+            "Acceptance opens on %(opens)s: the contract asks for %(n)s working days after "
+            "delivery on %(since)s.",
+            opens=values["opens"],
+            n=values["working_days"],
+            since=values["since"],
+        )
+    if guard == "quota_settled" and "missing" in values:
+        return gettext(
+            "The actual effort (%(actual)s person-days) differs from the confirmed estimate "
+            "(%(estimate)s); both sides must confirm it first.",
+            actual=values["actual"],
+            estimate=values["estimate"],
+        )
+    if guard == "quota_settled" and "paid" in values:
+        return gettext(
+            "%(paid)s person-days are not covered by the free quota, only %(agreed)s by a "
+            "supplementary agreement; record the agreement first.",
+            paid=values["paid"],
+            agreed=values["agreed"],
+        )
+    if guard == "actual_effort_differs":
+        return gettext("The actual effort equals the confirmed estimate; nothing to confirm.")
     if guard == "field_condition" and isinstance(params.get("message"), dict):
         return label(params["message"])
     return translate(reason.get("message", ""))

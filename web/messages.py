@@ -49,4 +49,12 @@ WORKFLOW_MESSAGES = (
     N_("Nobody locks or unlocks their own account."),
     N_("does not chain from the entry before it (reordered or replaced)"),
     N_("content does not match its hash (edited)"),
+    N_("Some linked requests are not valid."),
+    N_("Each request may be named once."),
+    N_("An adjustment is a non-zero number of person-days in steps of 0.5."),
+    N_("Say why."),
+    N_("Only the hospital's IT signer of this contract may correct its quota."),
+    N_("The day must lie within the contract's term."),
+    N_("IT has already confirmed the actual effort"),
+    N_("The vendor has already confirmed the actual effort"),
 )

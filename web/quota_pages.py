@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import login_required
 from sqlalchemy import select
@@ -17,9 +17,9 @@ from web.auth import current_actor, ensure_reads_requests
 from web.db import get_session
 from web.i18n import label, local_time
 from workflow import engine, queries
-from workflow.errors import NotFound
+from workflow.errors import NotFound, WorkflowError
 from workflow.localtime import hospital_today
-from workflow.quota import QuotaView, days_text, quota_overview, quota_policy
+from workflow.quota import QuotaView, adjust, days_text, may_adjust, quota_overview, quota_policy
 
 bp = Blueprint("quota", __name__)
 
@@ -116,7 +116,39 @@ def contract_quota(contract_id: int):
         points=points,
         polyline=chart_points(view, points) if points else "",
         definition_for=engine.definition_for,
+        may_adjust=may_adjust(current_actor(), view.contract),
+        today=hospital_today(),
     )
+
+
+@bp.post("/contracts/<int(max=2147483647):contract_id>/quota/adjustments")
+@login_required
+def contract_quota_adjust(contract_id: int):
+    """Record a signed correction of the quota (IT signer only); the request commits it."""
+    from datetime import date
+
+    session, view = _contract_view(contract_id)
+    if not may_adjust(current_actor(), view.contract):
+        abort(403)
+    try:
+        day = date.fromisoformat(request.form.get("day") or hospital_today().isoformat())
+    except ValueError:
+        day = None
+    try:
+        adjust(
+            session,
+            view.contract,
+            day,
+            (request.form.get("days") or "").strip(),
+            current_actor(),
+            engine.utcnow(),
+            request.form.get("reason") or "",
+        )
+    except WorkflowError as exc:
+        flash(gettext(exc.message), "error")
+    else:
+        flash(gettext("Adjustment recorded."))
+    return redirect(url_for("quota.contract_quota", contract_id=contract_id) + "#quota-entries")
 
 
 @bp.get("/contracts/<int(max=2147483647):contract_id>/quota.xlsx")

@@ -17,7 +17,7 @@ from transitions import Machine
 
 from models.people import ADMIN_ROLES, ROLES
 from workflow.canonical import canonical_json, content_hash
-from workflow.fields import FIELD_TYPES
+from workflow.fields import FIELD_TYPES, REFERENCE_TYPES
 from workflow.registry import EFFECTS, GUARDS, Callable_, load_builtins
 from workflow.yamlsource import (
     DefinitionError,
@@ -66,6 +66,8 @@ class FieldSpec(Schema):
     max_length = fields.Integer(validate=validate.Range(min=1, max=10_000_000))
     # A promised date: the request is overdue once it has passed while the state's clock runs.
     deadline = fields.Boolean(load_default=False)
+    # For links to other requests: which kinds they may be.
+    kinds = fields.List(fields.String(), validate=validate.Length(min=1))
 
     @validates_schema
     def _type_known(self, data, **kwargs):
@@ -74,6 +76,8 @@ class FieldSpec(Schema):
             raise ValidationError(f"unknown field type '{data['type']}' (known: {known})", "type")
         if data.get("deadline") and data["type"] != "date":
             raise ValidationError("only a date field can be a deadline", "deadline")
+        if data.get("kinds") and data["type"] not in REFERENCE_TYPES:
+            raise ValidationError("only a reference field can name 'kinds'", "kinds")
         if data["type"] == "choice" and not data.get("choices"):
             raise ValidationError("a choice field needs 'choices'", "choices")
 

@@ -36,9 +36,9 @@ from workflow.errors import (
     NotFound,
     StaleVersion,
 )
-from workflow.fields import validate_fields
+from workflow.fields import REFERENCE_TYPES, validate_fields
 from workflow.history import append_entry
-from workflow.registry import FireContext
+from workflow.registry import FireContext, Refusal
 from workflow.scope import roles_for_contract, roles_for_request
 
 MAX_COMMENT = 10_000
@@ -152,7 +152,8 @@ def _check_guards(event: EventDef, ctx: FireContext, without_input: bool = False
                     "code": "guard_failed",
                     "guard": bound.target.name,
                     "params": dict(bound.params),
-                    "message": message,
+                    "message": str(message),
+                    **({"values": message.values} if isinstance(message, Refusal) else {}),
                 }
             )
     return reasons
@@ -239,6 +240,7 @@ def fire(
         values = validate_fields(event.fields, fields)
     except ValidationError as exc:
         raise InvalidInput("Some fields are not valid.", {"fields": exc.messages}) from exc
+    check_references(session, event.fields, values, request.contract_id, request.id)
 
     now = as_naive_utc(now) if now else utcnow()
     ctx = _context(session, request, actor, definition, event, values, now, comment)
@@ -284,6 +286,34 @@ def fire(
             {"expected": expected_version},
         ) from exc
     return entry
+
+
+def check_references(
+    session: Session, specs: dict, values: dict, contract_id: int | None, own_id: int | None
+) -> None:
+    """Links to other requests must name existing requests of the declared kinds under the same
+    contract (never the request itself); raises InvalidInput naming the field."""
+    problems: dict[str, list[str]] = {}
+    for name, spec in specs.items():
+        if spec["type"] not in REFERENCE_TYPES or values.get(name) is None:
+            continue
+        idents = values[name] if isinstance(values[name], list) else [values[name]]
+        found = {
+            row.id: row for row in session.scalars(select(Request).where(Request.id.in_(idents)))
+        }
+        kinds = spec.get("kinds")
+        for ident in idents:
+            row = found.get(ident)
+            if row is None or row.contract_id != contract_id:
+                problems.setdefault(name, []).append(f"No request #{ident} under this contract.")
+            elif ident == own_id:
+                problems.setdefault(name, []).append("A request cannot name itself.")
+            elif kinds and row.kind not in kinds:
+                problems.setdefault(name, []).append(
+                    f"Request #{ident} is a '{row.kind}'; expected one of {', '.join(kinds)}."
+                )
+    if problems:
+        raise InvalidInput("Some linked requests are not valid.", {"fields": problems})
 
 
 def _resolve(session: Session, model, ident, label: str):
@@ -341,6 +371,7 @@ def create_request(
         own = {a.department_id for a in actor.roles if a.role == "dept_user" and a.department_id}
         department_id = own.pop() if len(own) == 1 else None
     department = _resolve(session, Department, department_id, "department_id")
+    check_references(session, definition.fields, values, contract.id, None)
 
     allowed = definition.content.get("create_roles") or []
     roles = roles_for_contract(actor, contract, department.id if department else None)

@@ -52,6 +52,11 @@ def _number_range(spec: dict) -> list:
     return [validate.Range(min=_decimal_or_none(low), max=_decimal_or_none(high))]
 
 
+def _unique(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("Each request may be named once.")
+
+
 # name -> factory(spec) -> marshmallow field (without required/allow_none, added by field_for)
 FIELD_TYPES = {
     "string": lambda spec: _string(spec, 200),
@@ -72,8 +77,17 @@ FIELD_TYPES = {
     "version": lambda spec: fields.String(
         validate=[validate.Length(min=1, max=60), validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z._+-]*$")]
     ),
-    "reference": lambda spec: StrictInteger(strict=True, validate=validate.Range(min=1)),
+    "reference": lambda spec: StrictInteger(
+        strict=True, validate=validate.Range(min=1, max=2**31 - 1)
+    ),
+    # Links to other requests (a delivery names the upgrades and schema changes it needs).
+    "references": lambda spec: fields.List(
+        StrictInteger(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+        validate=[validate.Length(max=20), _unique],
+    ),
 }
+
+REFERENCE_TYPES = ("reference", "references")
 
 
 def field_for(spec: dict) -> fields.Field:

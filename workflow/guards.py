@@ -7,7 +7,9 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from workflow.registry import FireContext, guard
+from workflow.business_calendar import STATUTORY
+from workflow.localtime import hospital_today, stamp_day
+from workflow.registry import FireContext, Refusal, guard
 
 OPS = ("eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "present", "absent")
 
@@ -56,6 +58,16 @@ def _lookup_policy(policy: dict, path: str) -> Any:
     return node
 
 
+def _is_message(message: Any) -> bool:
+    if isinstance(message, str):
+        return bool(message)
+    return (
+        isinstance(message, dict)
+        and set(message) == {"zh", "en"}
+        and all(isinstance(v, str) and v for v in message.values())
+    )
+
+
 def compare(op: str, actual: Any, expected: Any) -> bool:
     """Evaluate ``actual <op> expected``; numbers compare as Decimals, None never orders."""
     if op == "present":
@@ -101,7 +113,8 @@ def field_value(ctx: FireContext, name: str, source: str) -> Any:
         "source": fields.String(
             load_default="either", validate=validate.OneOf(["input", "data", "either"])
         ),
-        "message": fields.String(),
+        # A sentence, or {zh, en} so the page can show it in the reader's language.
+        "message": fields.Raw(validate=lambda m: _is_message(m)),
     },
     reads_input=lambda p: set() if p.get("source") == "data" else {p["field"]},
 )
@@ -126,7 +139,7 @@ def field_condition(
     if compare(op, actual, expected):
         return None
     if message:
-        return message
+        return message["en"] if isinstance(message, dict) else message
     if policy:
         what = f"policy {policy} = {expected!r}"
     elif data_field:
@@ -151,3 +164,30 @@ def has_attachment(ctx: FireContext, kind: str, min: int = 1) -> str | None:  # 
     if count >= min:
         return None
     return f"Attach at least {min} document(s) of kind '{kind}' first (found {count})."
+
+
+@guard(
+    "working_days_after",
+    params={
+        "stamp": fields.String(required=True),
+        "policy": fields.String(required=True),
+    },
+)
+def working_days_after(ctx: FireContext, stamp: str, policy: str) -> str | None:
+    """Not before the policy's number of working days after the step stamped in ``stamp``
+    (D7: acceptance 10 working days after delivery); passes when the policy sets none."""
+    wait = _number(_lookup_policy(ctx.policy, policy))
+    recorded = (ctx.request.data or {}).get(stamp) or {}
+    if not wait or not recorded.get("at"):
+        return None
+    since = stamp_day(recorded["at"])
+    opens = STATUTORY.add_working_days(since, int(wait))
+    if hospital_today(ctx.now) >= opens:
+        return None
+    return Refusal(
+        f"Not before {opens.isoformat()}: the contract asks for {int(wait)} working days "
+        f"after {since.isoformat()}.",
+        opens=opens.isoformat(),
+        since=since.isoformat(),
+        working_days=int(wait),
+    )

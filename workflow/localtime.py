@@ -20,5 +20,17 @@ def day_start_utc(day: date) -> datetime:
 
 
 def hospital_today(now: datetime | None = None) -> date:
-    """Today's date at the hospital, whatever the server's zone."""
-    return (now or datetime.now(UTC)).astimezone(HOSPITAL_TIMEZONE).date()
+    """Today's date at the hospital, whatever the server's zone (a naive ``now`` is UTC, as
+    stored times are)."""
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(HOSPITAL_TIMEZONE).date()
+
+
+def stamp_day(stamp: str) -> date:
+    """The hospital day of a stored ``…Z`` timestamp (as ``record_actor`` writes them).
+
+    Raises ValueError for text that is not an ISO timestamp.
+    """
+    return hospital_today(datetime.fromisoformat(stamp.removesuffix("Z")))

@@ -24,8 +24,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from models import Contract, QuotaEntry, QuotaPeriod, Request, utcnow
-from workflow.errors import InvalidInput
+from workflow.errors import Forbidden, InvalidInput
 from workflow.localtime import hospital_today
+from workflow.scope import roles_for_contract
 
 ZERO = Decimal(0)
 
@@ -34,9 +35,10 @@ def _decimal(value) -> Decimal | None:
     if value is None:
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value).strip())
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None
 
 
 def days_text(value) -> str:
@@ -181,19 +183,47 @@ def decide(session: Session, request: Request, now: datetime) -> Decision:
         return Decision(False, amount, ZERO, ZERO)
     period = locked_period(session, request.contract, hospital_today(now))
     balance = period_balance(session, period)
+    free = free_part(policy, amount, balance.remaining)
+    return Decision(True, amount, free, amount - free, period, balance.remaining)
+
+
+def free_part(policy: dict, amount: Decimal, remaining: Decimal | None) -> Decimal:
+    """How much of ``amount`` is free under the policy's cap and overflow rule, given what the
+    pool still holds (None: no pool)."""
     cap = _decimal(policy.get("per_request_free_max"))
-    remaining = None if balance.remaining is None else max(balance.remaining, ZERO)
+    remaining = None if remaining is None else max(remaining, ZERO)
     if policy.get("overflow", "split") == "whole":
         over_cap = cap is not None and amount > cap
         over_pool = remaining is not None and amount > remaining
-        free = ZERO if over_cap or over_pool else amount
-    else:
-        free = amount
-        if cap is not None:
-            free = min(free, cap)
-        if remaining is not None:
-            free = min(free, remaining)
-    return Decision(True, amount, free, amount - free, period, balance.remaining)
+        return ZERO if over_cap or over_pool else amount
+    free = amount
+    if cap is not None:
+        free = min(free, cap)
+    if remaining is not None:
+        free = min(free, remaining)
+    return free
+
+
+def redecide(session: Session, request: Request, amount: Decimal, actor, now, reason: str):
+    """Decide again for a changed effort (both sides confirmed an actual effort at delivery).
+
+    The request stays in the period it was confirmed in; its own reservation counts as
+    available, and the difference is reserved or released so the ledger shows the change.
+    Returns the new Decision, or None when the request was never counted against the quota.
+    """
+    previous = (request.data or {}).get("quota") or {}
+    if not previous.get("counted") or not previous.get("period_start"):
+        return None
+    period = locked_period(session, request.contract, date.fromisoformat(previous["period_start"]))
+    own = _sums(session, QuotaEntry.period_id == period.id, QuotaEntry.request_id == request.id)
+    balance = period_balance(session, period)
+    available = None if balance.remaining is None else balance.remaining + own.reserved
+    free = free_part(quota_policy(request.contract), amount, available)
+    if free < own.reserved:
+        _entry(session, period, request, "release", own.reserved - free, actor, now, reason)
+    elif free > own.reserved:
+        _entry(session, period, request, "reserve", free - own.reserved, actor, now, reason)
+    return Decision(True, amount, free, amount - free, period, available)
 
 
 def _entry(session, period, request, kind, days, actor, now, reason) -> QuotaEntry:
@@ -260,14 +290,34 @@ def consume(session: Session, request: Request, actor, now) -> None:
         _entry(session, period, request, "consume", days, actor, now, "closed")
 
 
-def adjust(
-    session: Session, contract: Contract, day: date, days: Decimal, actor, now, reason: str
-) -> QuotaEntry:
-    """A signed correction of consumed effort in the period containing ``day``.
+ADJUST_ROLES = frozenset({"it_signer"})
 
-    Raises InvalidInput for a zero, non-half-day or reason-less adjustment, or one that would
-    take the period's remaining below zero.
+
+def may_adjust(actor, contract: Contract) -> bool:
+    """Whether the actor signs quota corrections for this contract (the hospital's IT signer)."""
+    return bool(roles_for_contract(actor, contract) & ADJUST_ROLES)
+
+
+def adjust(
+    session: Session, contract: Contract, day: date, days, actor, now, reason: str
+) -> QuotaEntry:
+    """A signed correction of consumed effort in the period containing ``day`` — e.g. effort
+    spent before the system was in use, or a settlement both sides agreed on paper.
+
+    Raises Forbidden unless the actor is an IT signer of the contract; InvalidInput for a zero,
+    non-half-day or reason-less adjustment, a day outside the contract's term, or one that
+    would take the period's remaining below zero.
     """
+    if not may_adjust(actor, contract):
+        raise Forbidden(
+            "Only the hospital's IT signer of this contract may correct its quota.",
+            {"roles": sorted(ADJUST_ROLES)},
+        )
+    if not isinstance(day, date) or not contract.start_date <= day <= contract.end_date:
+        raise InvalidInput(
+            "The day must lie within the contract's term.",
+            {"fields": {"day": [f"Between {contract.start_date} and {contract.end_date}."]}},
+        )
     days = _decimal(days)
     if days is None or days == 0 or days % Decimal("0.5") != 0 or abs(days) > 10_000:
         raise InvalidInput(

@@ -36,6 +36,18 @@ class FireContext:
         return (contract.policy if contract is not None else None) or {}
 
 
+class Refusal(str):
+    """A guard's refusal sentence carrying the computed values behind it (dates, amounts), so a
+    user interface can word the reason in the reader's language."""
+
+    values: dict
+
+    def __new__(cls, message: str, **values):
+        obj = super().__new__(cls, message)
+        obj.values = values
+        return obj
+
+
 @dataclass(frozen=True)
 class Callable_:
     """A registered guard or effect with the schema of its parameters."""
@@ -86,4 +98,4 @@ def load_builtins() -> None:
     from workflow import effects, guards, quota_rules  # noqa: F401
 
 
-__all__ = ["EFFECTS", "GUARDS", "FireContext", "ValidationError", "effect", "guard"]
+__all__ = ["EFFECTS", "GUARDS", "FireContext", "Refusal", "ValidationError", "effect", "guard"]
