@@ -25,6 +25,7 @@ class System(Base):
     releases: Mapped[list[Release]] = relationship(
         back_populates="system", order_by="Release.released_on", cascade="all, delete-orphan"
     )
+    contract = relationship("Contract")
 
 
 class Release(Base):

@@ -88,6 +88,7 @@ EVENT_INPUT: dict[str, dict[str, tuple[dict, str]]] = {
     "upgrade": {
         "submit_for_review": ({}, ""),
         "request_changes": ({}, "The test report misses the interface tests."),
+        "override_latest_release": ({}, "1.1.0 breaks the lab interface; 1.0.5 is agreed."),
         "sign": ({}, ""),
         "reject": ({}, "Not the latest release."),
         "schedule": ({"window_start": "2026-07-01T22:00:00+08:00"}, ""),

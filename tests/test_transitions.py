@@ -388,6 +388,31 @@ UPGRADE = [
         fields={"to_version": "2.0"},
     ),
     no("under_review", "submit_for_review", S, "invalid_transition"),
+    # Z3: an older target than the newest registered release (1.1.0) needs IT's override
+    no(
+        "draft",
+        "submit_for_review",
+        S,
+        "guard_failed",
+        path=[],
+        create_fields={"from_version": "1.0.0", "to_version": "1.0.5"},
+        attach=[(S, "test_report")],
+    ),
+    ok(
+        "draft",
+        "submit_for_review",
+        S,
+        "under_review",
+        path=[Step("override_latest_release", "it_staff")],
+        create_fields={"from_version": "1.0.0", "to_version": "1.0.5"},
+        attach=[(S, "test_report")],
+    ),
+    # override_latest_release: draft | under_review → same state, IT only, with a reason
+    ok("draft", "override_latest_release", "it_staff", "draft"),
+    ok("under_review", "override_latest_release", "it_signer", "under_review"),
+    no("draft", "override_latest_release", "it_staff", "invalid_input", comment=" "),
+    no("draft", "override_latest_release", "vendor_manager", "forbidden"),
+    no("signed", "override_latest_release", "it_staff", "invalid_transition"),
     # request_changes: under_review → draft
     ok("under_review", "request_changes", "it_staff", "draft"),
     ok("under_review", "request_changes", "it_signer", "draft"),
@@ -691,7 +716,7 @@ def check(flow, kind, state, event, actor, outcome, to, opts):
         "wait": flow.wait_contract,
     }.get(opts.get("contract"), lambda: None)()
     if "path" in opts:
-        request = flow.create(kind, creator, contract=contract)
+        request = flow.create(kind, creator, contract=contract, fields=opts.get("create_fields"))
         flow.run(request, opts["path"], creator)
     else:
         request = flow.walk_to(kind, state, creator, contract=contract)

@@ -40,7 +40,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Leave room for the multipart envelope around the largest allowed upload.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
 
-    from web import admin, auth, db, errors_html, i18n, pages, quota_pages, signin, ui
+    from web import (
+        admin,
+        auth,
+        db,
+        errors_html,
+        i18n,
+        pages,
+        quota_pages,
+        signin,
+        ui,
+        upgrade_pages,
+    )
     from web.api import init_app as init_api
     from workflow.engine import Catalog
 
@@ -59,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(ui.bp)
     app.register_blueprint(admin.bp)
     quota_pages.init_app(app)
+    upgrade_pages.init_app(app)
     errors_html.register(app)
     app.after_request(_security_headers)
 

@@ -294,9 +294,34 @@ def quota_adjust(contract_code: str, days: str, reason: str, actor: str, day: st
         _fail(exc.message)
 
 
+sla_cli = AppGroup("sla", help="Service levels: deadlines, breaches and stale systems.")
+
+
+@sla_cli.command("sweep")
+def sla_sweep():
+    """Report every system whose version is older than its contract allows (Z3)."""
+    from sqlalchemy import select
+
+    from models import System
+    from workflow.systems import stale_systems
+
+    with transaction() as session:
+        systems = list(session.scalars(select(System).order_by(System.code)))
+        stale = stale_systems(systems)
+        for status in stale:
+            data = status.as_data()
+            click.echo(
+                f"stale {status.system.code} running {status.system.current_version or '?'} "
+                f"last update {data['last_update'] or 'unknown'} "
+                f"due {data['update_due'] or '-'} newest {data['newest_version'] or '-'}"
+            )
+        click.echo(f"{len(stale)} stale of {len(systems)} systems")
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
-    for command in (db_cli, definitions_cli, users_cli, audit_cli, quota_cli, serve, demo):
+    commands = (db_cli, definitions_cli, users_cli, audit_cli, quota_cli, sla_cli, serve, demo)
+    for command in commands:
         app.cli.add_command(command)
 
 

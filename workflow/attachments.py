@@ -66,6 +66,26 @@ def _write_blob(storage_dir: Path, stream: BinaryIO, max_bytes: int) -> tuple[st
             os.unlink(tmp)
 
 
+def apply_document_change(request: Request, what: str) -> tuple[str, str]:
+    """Where the definition says so (``document_changes``), a changed set of documents voids
+    what was signed over them: the listed fields are cleared and the request goes back.
+
+    Returns the state the request is in afterwards and the comment for the history entry.
+    """
+    changes = definition_for(request).content.get("document_changes")
+    void_in = (changes or {}).get("void_in") or []
+    if isinstance(void_in, str):
+        void_in = [void_in]
+    if request.state not in void_in:
+        return request.state, ""
+    data = dict(request.data or {})
+    for name in changes.get("clear") or ():
+        data.pop(name, None)
+    request.data = data
+    request.state = changes["to"]
+    return request.state, f"Signature void: {what} after signing; back to '{request.state}'."
+
+
 def add_attachment(
     session: Session,
     request: Request,
@@ -111,11 +131,13 @@ def add_attachment(
         uploaded_by_id=actor.id,
         uploaded_at=now,
     )
-    version = request.version
+    version, from_state = request.version, request.state
     try:
         with session.begin_nested():
-            session.add(attachment)
+            # Append only: adding it to the session first would let the lazy load of
+            # ``request.attachments`` autoflush it and then list it twice.
             request.attachments.append(attachment)
+            to_state, comment = apply_document_change(request, f"document '{name}' added")
             request.version = version + 1
             request.updated_at = now
             session.flush()  # versioned UPDATE first: a concurrent loser fails on it
@@ -126,10 +148,10 @@ def add_attachment(
                 at=now,
                 actor=actor,
                 event="attach",
-                from_state=request.state,
-                to_state=request.state,
+                from_state=from_state,
+                to_state=to_state,
                 fields={"kind": kind, "filename": name, "sha256": sha, "size": size},
-                comment="",
+                comment=comment,
                 definition_hash=request.definition_version.content_hash,
             )
             session.flush()

@@ -165,6 +165,19 @@ class EventSpec(Schema):
         load_default="optional", validate=validate.OneOf(["optional", "required"])
     )
     help = fields.Nested(Label)
+    # In the browser, the step needs the password typed again within the last minutes (signing).
+    reauthenticate = fields.Boolean(load_default=False)
+
+
+class DocumentChangesSpec(Schema):
+    """What adding or removing a document does in given states (voids a signature)."""
+
+    class Meta:
+        unknown = RAISE
+
+    void_in = StateList(required=True)
+    to = fields.String(required=True)
+    clear = fields.List(fields.String(), load_default=list)
 
 
 class DefinitionSpec(Schema):
@@ -194,6 +207,7 @@ class DefinitionSpec(Schema):
         required=True,
         validate=validate.Length(min=1),
     )
+    document_changes = fields.Nested(DocumentChangesSpec)
 
 
 # ---------------------------------------------------------------- compiled form
@@ -229,6 +243,7 @@ class EventDef:
     effects: list[BoundCall]
     fields: dict[str, dict]
     comment_required: bool = False
+    reauthenticate: bool = False
 
     def possible_targets(self, source: str) -> list[str]:
         """Every state this event can lead to from ``source``."""
@@ -450,7 +465,25 @@ def _check_and_compile(spec: dict, raw: Any, file: str, source: str, content: di
             effects=effects,
             fields=ev["fields_"],
             comment_required=ev["comment"] == "required",
+            reauthenticate=ev["reauthenticate"],
         )
+
+    changes = spec.get("document_changes")
+    if changes:
+        for i, s in enumerate(changes["void_in"]):
+            if s not in states:
+                chk.add(
+                    f"document_changes: unknown state '{s}' in 'void_in'",
+                    "document_changes",
+                    "void_in",
+                    i,
+                )
+        if changes["to"] not in states:
+            chk.add(
+                f"document_changes: unknown state '{changes['to']}' in 'to'",
+                "document_changes",
+                "to",
+            )
 
     if chk.problems:
         raise DefinitionError(chk.problems)

@@ -49,7 +49,8 @@ def _number(value: Any) -> Decimal | None:
         return None
 
 
-def _lookup_policy(policy: dict, path: str) -> Any:
+def lookup_policy(policy: dict, path: str) -> Any:
+    """The value at a dotted path in a contract policy, or None when any part is missing."""
     node: Any = policy
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -130,7 +131,7 @@ def field_condition(
 ) -> str | None:
     """A field compares to a value, a policy number (``policy: a.b``) or a stored ``data_field``."""
     if policy:
-        expected = _lookup_policy(ctx.policy, policy)
+        expected = lookup_policy(ctx.policy, policy)
     elif data_field:
         expected = (ctx.request.data or {}).get(data_field)
     else:
@@ -176,7 +177,7 @@ def has_attachment(ctx: FireContext, kind: str, min: int = 1) -> str | None:  # 
 def working_days_after(ctx: FireContext, stamp: str, policy: str) -> str | None:
     """Not before the policy's number of working days after the step stamped in ``stamp``
     (D7: acceptance 10 working days after delivery); passes when the policy sets none."""
-    wait = _number(_lookup_policy(ctx.policy, policy))
+    wait = _number(lookup_policy(ctx.policy, policy))
     recorded = (ctx.request.data or {}).get(stamp) or {}
     if not wait or not recorded.get("at"):
         return None
