@@ -5,6 +5,7 @@ from models.contracts import Contract, Vendor
 from models.people import ROLES, ApiToken, Department, RoleAssignment, User
 from models.quota import QuotaEntry, QuotaPeriod
 from models.requests import Attachment, DefinitionVersion, HistoryEntry, Request
+from models.security import SecurityEvent
 from models.systems import Release, System
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Release",
     "Request",
     "RoleAssignment",
+    "SecurityEvent",
     "System",
     "User",
     "Vendor",

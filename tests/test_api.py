@@ -660,7 +660,7 @@ class TestAttachments:
         assert api.get(f"/attachments/{meta['id']}", user="vendor_engineer").data == content
 
     def test_upload_is_recorded_in_history(self, api, draft):
-        meta = api.upload(draft, b"bytes").get_json()
+        meta = api.upload(draft, b"%PDF-1.4 bytes").get_json()
         entries = api.get(f"/requests/{draft['id']}/history").get_json()["entries"]
         assert entries[-1]["event"] == "attach"
         assert entries[-1]["fields"]["sha256"] == meta["sha256"]
@@ -681,11 +681,18 @@ class TestAttachments:
         assert_error(response, 413)
 
     def test_exactly_the_limit_is_accepted(self, api, draft, app):
-        response = api.upload(draft, b"\1" * app.config["MAX_UPLOAD_BYTES"], name="max.bin")
+        content = b"%PDF-" + b"\1" * (app.config["MAX_UPLOAD_BYTES"] - 5)
+        response = api.upload(draft, content, name="max.pdf")
         assert response.status_code == 201, response.get_json()
 
     @pytest.mark.parametrize(
-        "name", ["../../etc/passwd", "..\\..\\windows\\win.ini", "/etc/passwd", "a/../../b.txt"]
+        "name",
+        [
+            "../../etc/passwd.txt",
+            "..\\..\\windows\\win.ini.txt",
+            "/etc/passwd.txt",
+            "a/../../b.txt",
+        ],
     )
     def test_path_in_file_name_is_stored_safely(self, api, draft, app, tmp_path, name):
         content = b"root:x:0:0\n" + name.encode()
@@ -702,7 +709,9 @@ class TestAttachments:
         outside = [
             p
             for p in tmp_path.rglob("*")
-            if p.is_file() and storage not in p.resolve().parents and p.name in ("passwd", "b.txt")
+            if p.is_file()
+            and storage not in p.resolve().parents
+            and p.name in ("passwd", "passwd.txt", "win.ini.txt", "b.txt")
         ]
         assert outside == []
         download = api.get(f"/attachments/{meta['id']}")
@@ -710,20 +719,20 @@ class TestAttachments:
         assert "/" not in download.headers["Content-Disposition"]
 
     def test_altered_file_is_withheld(self, api, draft, app):
-        meta = api.upload(draft, b"original bytes").get_json()
+        meta = api.upload(draft, b"%PDF-1.4 original bytes").get_json()
         blob = Path(app.config["ATTACHMENTS_DIR"]) / meta["sha256"][:2] / meta["sha256"]
         blob.write_bytes(b"tampered bytes")
-        error = assert_error(api.get(f"/attachments/{meta['id']}"), 404, "not_found")
+        error = assert_error(api.get(f"/attachments/{meta['id']}"), 409, "integrity_failed")
         assert error["details"]["attachment_id"] == meta["id"]
 
     def test_deleted_file_is_withheld(self, api, draft, app):
-        meta = api.upload(draft, b"original bytes").get_json()
+        meta = api.upload(draft, b"%PDF-1.4 original bytes").get_json()
         (Path(app.config["ATTACHMENTS_DIR"]) / meta["sha256"][:2] / meta["sha256"]).unlink()
-        assert_error(api.get(f"/attachments/{meta['id']}"), 404, "not_found")
+        assert_error(api.get(f"/attachments/{meta['id']}"), 409, "integrity_failed")
 
     @pytest.mark.parametrize("outsider", ["other_dept_user", "other_vendor"])
     def test_out_of_scope_download_and_upload_is_404(self, api, draft, outsider):
-        meta = api.upload(draft, b"private").get_json()
+        meta = api.upload(draft, b"%PDF-1.4 private").get_json()
         assert_error(api.get(f"/attachments/{meta['id']}", user=outsider), 404, "not_found")
         response = api.upload(draft, b"intrusion", user=outsider)
         assert_error(response, 404, "not_found")

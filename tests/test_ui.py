@@ -150,7 +150,7 @@ def test_upload_from_the_page(client, app, world, cardiology_request):
         "csrf_token": token,
         "kind": "screenshot",
         "version": "1",
-        "file": (io.BytesIO(b"png-ish bytes"), "screen.png"),
+        "file": (io.BytesIO(b"\x89PNG\r\n\x1a\n png-ish bytes"), "screen.png"),
     }
     response = client.post(
         f"/requests/{cardiology_request.id}/attachments",

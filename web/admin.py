@@ -11,20 +11,25 @@ import math
 from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 from flask_login import login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from models import Contract, Department, HistoryEntry, Request, System, User, Vendor
+from models import Contract, Department, HistoryEntry, Request, SecurityEvent, System, User, Vendor
 from web.auth import current_actor
 from web.db import get_session
 from web.i18n import translate
 from workflow import accounts, history
 from workflow.errors import WorkflowError
+from workflow.security_log import ATTACHMENT_INTEGRITY_FAILED
 
 bp = Blueprint("admin", __name__)
 PER_PAGE = 50
+SECURITY_EVENTS_SHOWN = 100
+SECURITY_EVENT_LABELS = {
+    ATTACHMENT_INTEGRITY_FAILED: lazy_gettext("Stored document failed its SHA-256 check"),
+}
 
 
 def require_role(*roles: str):
@@ -98,7 +103,8 @@ def contracts():
 @bp.get("/audit")
 @require_role("auditor")
 def audit():
-    """The history of every request, newest first, and the chains' checkpoint digest."""
+    """The history of every request, newest first, the chains' checkpoint digest and the
+    latest security events (documents that failed their SHA-256 check, …)."""
     session = get_session()
     page = max(1, request.args.get("page", 1, type=int) or 1)
     total = session.scalar(select(func.count()).select_from(HistoryEntry)) or 0
@@ -114,6 +120,9 @@ def audit():
         ).all()
     )
     digest, chains = history.checkpoint(session)
+    security_events = session.scalars(
+        select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(SECURITY_EVENTS_SHOWN)
+    ).all()
     return render_template(
         "admin/audit.html",
         entries=entries,
@@ -123,6 +132,8 @@ def audit():
         total=total,
         digest=digest,
         chains=chains,
+        security_events=security_events,
+        security_event_label=lambda kind: str(SECURITY_EVENT_LABELS.get(kind, kind)),
     )
 
 

@@ -49,8 +49,10 @@ def register(app: Flask) -> None:
 def _make(code: int):
     def handler(exc):
         if request.path.startswith("/api/"):
-            from web.api.errors import HTTP_CODES, error_response
+            from web.api.errors import HTTP_CODES, error_response, too_large_response
 
+            if code == 413:
+                return too_large_response()
             return error_response(code, HTTP_CODES.get(code, "error"), str(exc.description))
         return _page(code)
 

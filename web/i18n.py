@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, redirect, request, session
 from flask_babel import Babel, format_datetime, get_locale, gettext, lazy_gettext
 
 from web.db import get_session
+from workflow import attachments
 from workflow.accounts import set_locale
 from workflow.localtime import HOSPITAL_TIMEZONE_NAME
 from workflow.quota import days_text
@@ -143,7 +144,7 @@ def reason_text(reason: dict, definition=None) -> str:
     return translate(reason.get("message", ""))
 
 
-DOCUMENT_KINDS = {
+_DOCUMENT_KIND_LABELS = {
     "test_report": lazy_gettext("test report"),
     "test_cases": lazy_gettext("test cases"),
     "rollback_plan": lazy_gettext("rollback plan"),
@@ -151,8 +152,16 @@ DOCUMENT_KINDS = {
     "supplementary_agreement": lazy_gettext("supplementary agreement"),
     "delivery_note": lazy_gettext("delivery note"),
     "requirement_document": lazy_gettext("requirement document"),
+    "structure_document": lazy_gettext("table structure document"),
+    "backup_record": lazy_gettext("backup record"),
+    "quotation": lazy_gettext("quotation"),
+    "screenshot": lazy_gettext("screenshot"),
     "other": lazy_gettext("other"),
 }
+if set(_DOCUMENT_KIND_LABELS) != set(attachments.DOCUMENT_KINDS):
+    raise RuntimeError("web.i18n: document kind labels differ from workflow.attachments")
+# The workflow's vocabulary, in its order, with each kind's name.
+DOCUMENT_KINDS = {kind: _DOCUMENT_KIND_LABELS[kind] for kind in attachments.DOCUMENT_KINDS}
 
 
 def document_kind_label(kind: str) -> str:

@@ -9,6 +9,7 @@ from web.db import get_session
 from workflow import dashboard, queries
 from workflow.localtime import hospital_today
 from workflow.quota import quota_overview
+from workflow.systems import stale_systems
 
 bp = Blueprint("pages", __name__)
 
@@ -41,6 +42,10 @@ def index():
             quota_overview(session, c, today) for c in queries.visible_contracts(session, actor)
         ]
         if works_on_requests()
+        else [],
+        # Z3: IT and the vendor see which systems run a version older than the contract allows.
+        stale=stale_systems(queries.visible_systems(session, actor), today)
+        if roles & {"it_staff", "it_signer", "vendor_engineer", "vendor_manager"}
         else [],
         today=today,
     )

@@ -27,6 +27,7 @@ from web.auth import current_actor, ensure_reads_requests
 from web.db import get_session
 from web.forms import input_kind, parse_form, step_of
 from web.i18n import DOCUMENT_KINDS, label, local_time, reason_text, translate
+from web.messages import N_
 from workflow import attachments as attachment_ops
 from workflow import engine, queries
 from workflow.errors import InvalidInput, NotFound, WorkflowError
@@ -147,6 +148,13 @@ def _render_request(
         open_event=open_event,
         posted=posted or {},
         document_kinds=list(DOCUMENT_KINDS),
+        accepted_files=",".join(f".{ext}" for ext in attachment_ops.FILE_TYPES),
+        removable={
+            a.id
+            for a in req.attachments
+            if a.removed_at is None
+            and attachment_ops.may_remove_attachment(current_actor(), req, a)
+        },
     ), status
 
 
@@ -204,7 +212,30 @@ def _error_message(exc: WorkflowError, definition=None) -> str:
         return gettext("The request changed since you loaded it. Reload the page and try again.")
     if exc.code == "invalid_transition" and definition is not None:
         return gettext("This step is not possible in the request's current state.")
+    file_type = details.get("file_type")
+    if isinstance(file_type, dict):
+        return _file_type_message(file_type)
+    if details.get("known_kinds"):
+        return gettext("Choose one of the listed kinds of document.")
     return translate(exc.message)
+
+
+def _file_type_message(problem: dict) -> str:
+    """Why a file was refused, in the reader's language (the engine's sentence is English)."""
+    name, ext = problem.get("filename", ""), problem.get("extension", "")
+    accepted = ", ".join(problem.get("accepted", ()))
+    if problem.get("problem") == "content_mismatch":
+        return gettext(
+            "The file “%(name)s” is not really a .%(ext)s file: its content does not match its "
+            "name. Save or export it again as .%(ext)s, or send it in another accepted format.",
+            name=name,
+            ext=ext,
+        )
+    return gettext(
+        "Files like “%(name)s” are not accepted here. Accepted types: %(types)s.",
+        name=name,
+        types=accepted,
+    )
 
 
 def _field_errors(exc: WorkflowError) -> dict:
@@ -245,6 +276,38 @@ def request_attach(request_id: int):
         return _render_request(_visible(request_id), exc.status, {"_attach": _error_message(exc)})
     flash(gettext("Document attached."))
     return redirect(url_for("ui.request_detail", request_id=request_id))
+
+
+@bp.post(
+    "/requests/<int(max=2147483647):request_id>/attachments/"
+    "<int(max=2147483647):attachment_id>/remove"
+)
+@login_required
+def request_detach(request_id: int, attachment_id: int):
+    """Remove a document from the request page."""
+    session = get_session()
+    req = _visible(request_id)
+    try:
+        attachment_ops.remove_attachment(
+            session,
+            req,
+            current_actor(),
+            attachment_id,
+            expected_version=_int(request.form.get("version"), None),
+        )
+    except WorkflowError as exc:
+        session.rollback()
+        return _render_request(_visible(request_id), exc.status, {"_detach": _error_message(exc)})
+    flash(gettext("Document removed."))
+    return redirect(url_for("ui.request_detail", request_id=request_id))
+
+
+# Fixed sentences of document removal, marked for the catalogue (web.i18n.translate shows them).
+DOCUMENT_MESSAGES = (
+    N_("Only whoever uploaded this document, or IT staff, may remove it."),
+    N_("This document has already been removed."),
+    N_("This request is finished; documents can no longer be removed."),
+)
 
 
 @bp.route("/requests/new/<kind>", methods=["GET", "POST"])

@@ -61,6 +61,12 @@ class TooLarge(WorkflowError):
     code, status = "too_large", 413
 
 
+class IntegrityFailed(WorkflowError):
+    """Stored bytes are missing or no longer match their SHA-256; they are withheld."""
+
+    code, status = "integrity_failed", 409
+
+
 class SignInRefused(WorkflowError):
     """Wrong username or password, a locked or inactive account, or a demo account in production."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from workflow.errors import WorkflowError
@@ -24,6 +24,17 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     """A JSON error response in the SPEC §4 shape."""
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return jsonify(body), status
+
+
+def too_large_response():
+    """413 for a request body over ``MAX_CONTENT_LENGTH``, worded like the workflow's TooLarge."""
+    limit = current_app.config["MAX_UPLOAD_BYTES"]
+    return error_response(
+        413,
+        "too_large",
+        f"The upload is larger than the limit of {limit // (1024 * 1024)} MB.",
+        {"max_bytes": limit},
+    )
 
 
 def register(app: Flask) -> None:
@@ -50,8 +61,7 @@ def register(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return exc
         status = exc.code or 500
-        message = {
-            413: "The upload is larger than the allowed size.",
-            404: "There is no such resource.",
-        }.get(status, exc.description or exc.name)
+        if status == 413:
+            return too_large_response()
+        message = {404: "There is no such resource."}.get(status, exc.description or exc.name)
         return error_response(status, HTTP_CODES.get(status, "error"), message)

@@ -13,7 +13,7 @@ ERRORS = {
     "401": "unauthenticated",
     "403": "forbidden",
     "404": "not_found",
-    "409": "invalid_transition or stale_version",
+    "409": "invalid_transition, stale_version or integrity_failed",
     "413": "too_large",
     "422": "invalid_input or guard_failed",
 }
@@ -65,6 +65,7 @@ def build_spec() -> dict:
         "QuotaEntryOut", "QuotaOut",
         "EventOptionOut", "RequestSummaryOut", "RequestOut", "RequestPageOut", "HistoryOut",
         "DefinitionSummaryOut", "DefinitionOut", "RequestCreateIn", "EventIn", "RequestListQuery",
+        "AttachmentRemoveIn",
     ):  # fmt: skip
         spec.components.schema(name, schema=getattr(s, name))
     rid = {"in": "path", "name": "request_id", "required": True, "schema": {"type": "integer"}}
@@ -188,6 +189,22 @@ def build_spec() -> dict:
                         "description": "not_found",
                         "content": {"application/json": {"schema": "ErrorOut"}},
                     },
+                    "409": {
+                        "description": "integrity_failed: the stored bytes are missing or no "
+                        "longer match their SHA-256; withheld and recorded as a security event",
+                        "content": {"application/json": {"schema": "ErrorOut"}},
+                    },
+                },
+            },
+            "delete": {
+                **_op(
+                    "Remove a document from its request (history entry 'detach')",
+                    ("200", "RequestOut"),
+                    errors=("401", "403", "404", "409", "422"),
+                ),
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": "AttachmentRemoveIn"}},
                 },
             },
         },

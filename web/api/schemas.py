@@ -68,6 +68,10 @@ class AttachmentIn(Strict):
     version = fields.Integer(validate=ID_RANGE)
 
 
+class AttachmentRemoveIn(Strict):
+    version = fields.Integer(strict=True, validate=ID_RANGE)
+
+
 # ----------------------------------------------------------------- output
 
 

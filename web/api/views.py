@@ -8,14 +8,16 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from flask_login import login_required
 from marshmallow import Schema, ValidationError
 
+from models import User
 from web.api import schemas as s
 from web.auth import current_actor
 from web.db import get_session
 from workflow import attachments as attachment_ops
 from workflow import engine, queries
-from workflow.errors import InvalidInput, NotFound
+from workflow.errors import IntegrityFailed, InvalidInput
 from workflow.localtime import hospital_today
 from workflow.quota import quota_overview
+from workflow.security_log import ATTACHMENT_INTEGRITY_FAILED, record_security_event
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -268,12 +270,7 @@ def download_attachment(attachment_id: int):
     try:
         path = attachment_ops.open_attachment(current_app.config["ATTACHMENTS_DIR"], attachment)
     except (OSError, ValueError) as exc:
-        current_app.logger.error("attachment %s refused: %s", attachment.id, exc)
-        raise NotFound(
-            "The stored file is missing or no longer matches its SHA-256; "
-            "it is withheld. IT has been told.",
-            {"attachment_id": attachment.id},
-        ) from exc
+        _integrity_failed(attachment, exc)
     response = send_file(
         path,
         mimetype=attachment.content_type,
@@ -283,6 +280,44 @@ def download_attachment(attachment_id: int):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Checksum-SHA256"] = attachment.sha256
     return response
+
+
+def _integrity_failed(attachment, exc: Exception):
+    """Withhold the bytes, tell IT (a security event that outlives this failing request)."""
+    problem = "missing" if isinstance(exc, OSError) else "altered"
+    attachment_id, request_id = attachment.id, attachment.request_id
+    actor_id = current_actor().id
+    current_app.logger.error("attachment %s withheld (%s): %s", attachment_id, problem, exc)
+    # The request's transaction ends first (it wrote nothing to keep): on SQLite it holds the
+    # write lock (BEGIN IMMEDIATE) and the event's own transaction would wait for it.
+    get_session().rollback()
+    with current_app.extensions["changeflow.sessionmaker"]() as log:
+        record_security_event(
+            log,
+            ATTACHMENT_INTEGRITY_FAILED,
+            log.get(User, actor_id),
+            f"attachment {attachment_id} of request {request_id}",
+            f"{problem}: {exc}",
+        )
+        log.commit()
+    raise IntegrityFailed(
+        "The stored file no longer matches its SHA-256 and is withheld; IT has been told.",
+        {"attachment_id": attachment_id, "request_id": request_id, "problem": problem},
+    ) from exc
+
+
+@bp.delete("/attachments/<int(max=2147483647):attachment_id>")
+@login_required
+def remove_attachment(attachment_id: int):
+    """Remove a document from its request (optional JSON body: the version the caller saw)."""
+    args = parse_json(s.AttachmentRemoveIn()) if request.get_data(cache=True) else {}
+    session = get_session()
+    attachment = queries.get_attachment(session, current_actor(), attachment_id)
+    req = attachment.request
+    attachment_ops.remove_attachment(
+        session, req, current_actor(), attachment_id, expected_version=args.get("version")
+    )
+    return jsonify(render_request(req))
 
 
 @bp.get("/openapi.json")
