@@ -8,6 +8,7 @@ another's console, and none of them acts on requests.
 from __future__ import annotations
 
 import math
+from datetime import date
 from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -23,6 +24,7 @@ from web.i18n import translate
 from workflow import accounts, history
 from workflow.errors import WorkflowError
 from workflow.security_log import ATTACHMENT_INTEGRITY_FAILED
+from workflow.systems import register_release, register_system, system_status
 
 bp = Blueprint("admin", __name__)
 PER_PAGE = 50
@@ -92,12 +94,74 @@ def contracts():
     return render_template(
         "admin/contracts.html",
         contracts=list(session.scalars(select(Contract).order_by(Contract.code))),
-        systems=list(
-            session.scalars(
+        systems=[
+            system_status(system)
+            for system in session.scalars(
                 select(System).options(selectinload(System.releases)).order_by(System.code)
             )
-        ),
+        ],
     )
+
+
+@bp.post("/admin/systems")
+@require_role("sys_admin")
+def system_add():
+    """Register a system under a contract (the request commits)."""
+    session = get_session()
+    contract = session.get(Contract, request.form.get("contract_id", type=int) or 0)
+    if contract is None:
+        flash(gettext("Choose a contract."), "error")
+        return redirect(url_for("admin.contracts"))
+    try:
+        register_system(
+            session,
+            current_actor(),
+            contract,
+            request.form.get("code", ""),
+            request.form.get("name", ""),
+            request.form.get("current_version", ""),
+        )
+    except WorkflowError as exc:
+        session.rollback()
+        flash(_registry_problem(exc), "error")
+    else:
+        flash(gettext("System registered."))
+    return redirect(url_for("admin.contracts") + "#systems")
+
+
+@bp.post("/admin/systems/<int(max=2147483647):system_id>/releases")
+@require_role("sys_admin")
+def release_add(system_id: int):
+    """Register a release of a system (Z3 compares upgrades with the newest one)."""
+    session = get_session()
+    system = session.get(System, system_id)
+    if system is None:
+        abort(404)
+    try:
+        released_on = date.fromisoformat(request.form.get("released_on", ""))
+    except ValueError:
+        released_on = None
+    try:
+        register_release(
+            session,
+            current_actor(),
+            system,
+            request.form.get("version", ""),
+            released_on,
+            request.form.get("notes", ""),
+        )
+    except WorkflowError as exc:
+        session.rollback()
+        flash(_registry_problem(exc), "error")
+    else:
+        flash(gettext("Release registered."))
+    return redirect(url_for("admin.contracts") + "#systems")
+
+
+def _registry_problem(exc: WorkflowError) -> str:
+    fields = (exc.details or {}).get("fields") or {}
+    parts = [f"{name}: {gettext(m)}" for name, messages in fields.items() for m in messages]
+    return gettext(exc.message) + (" " + "; ".join(parts) if parts else "")
 
 
 @bp.get("/audit")

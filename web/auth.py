@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, flash, redirect, request, session, url_for
+from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import LoginManager, logout_user
 from flask_wtf.csrf import CSRFProtect
@@ -12,7 +12,8 @@ from flask_wtf.csrf import CSRFProtect
 from models import User
 from models.people import ADMIN_ROLES
 from web.db import get_session
-from workflow.accounts import user_for_token
+from workflow.accounts import check_password, user_for_token
+from workflow.errors import Forbidden
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -93,9 +94,42 @@ def ensure_reads_requests() -> None:
         abort(403)
 
 
+# A signature in the browser needs the password typed again within this many seconds.
+REAUTH_SECONDS = 300
+
+
+def recently_reauthenticated() -> bool:
+    """Whether the signed-in user typed the password again in the last five minutes."""
+    at = session.get("reauth_at")
+    return isinstance(at, (int, float)) and 0 <= time.time() - at <= REAUTH_SECONDS
+
+
+def ensure_reauthenticated(event_def, password: str | None) -> None:
+    """A step declared ``reauthenticate`` needs, in a browser session, the password typed again
+    within five minutes (scripts with a bearer token are exempt); raises Forbidden."""
+    if not getattr(event_def, "reauthenticate", False) or request.headers.get("Authorization"):
+        return
+    if recently_reauthenticated():
+        return
+    actor = current_actor()
+    if actor is not None and password:
+        if check_password(actor, password, demo_mode=current_app.config.get("DEMO_MODE", False)):
+            session["reauth_at"] = time.time()
+            return
+        raise Forbidden("The password is wrong.", {"reauthenticate": True})
+    raise Forbidden(
+        "Type your password again to do this step (it counts for five minutes).",
+        {"reauthenticate": True},
+    )
+
+
 def init_app(app: Flask) -> None:
     """Set up Flask-Login, CSRF and the idle timeout; API calls answer 401 JSON, pages redirect."""
-    app.jinja_env.globals.update(has_role=has_role, works_on_requests=works_on_requests)
+    app.jinja_env.globals.update(
+        has_role=has_role,
+        works_on_requests=works_on_requests,
+        recently_reauthenticated=recently_reauthenticated,
+    )
     login_manager.init_app(app)
     login_manager.session_protection = "strong"
     login_manager.login_view = "auth.login"

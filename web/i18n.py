@@ -137,6 +137,31 @@ def reason_text(reason: dict, definition=None) -> str:
             paid=values["paid"],
             agreed=values["agreed"],
         )
+    if guard == "latest_release" and "target" in values:
+        if values.get("newest"):
+            return gettext(
+                "Version %(target)s is not the newest registered release of %(system)s "
+                "(%(newest)s); IT may allow it with a reason.",
+                target=values["target"],
+                system=values.get("system", ""),
+                newest=values["newest"],
+            )
+        return gettext(
+            "No release of this system is registered, so version %(target)s cannot be shown to "
+            "be the newest; IT may allow it with a reason.",
+            target=values["target"],
+        )
+    if guard == "matches_signature" and "deployed" in values:
+        return gettext(
+            "Deployed version %(deployed)s is not the signed version %(signed)s.",
+            deployed=values["deployed"],
+            signed=values["signed"],
+        )
+    if guard == "matches_signature" and "deployed_package" in values:
+        return gettext(
+            "The deployed package's SHA-256 is not the signed one (%(signed)s).",
+            signed=values["signed_package"],
+        )
     if guard == "actual_effort_differs":
         return gettext("The actual effort equals the confirmed estimate; nothing to confirm.")
     if guard == "field_condition" and isinstance(params.get("message"), dict):

@@ -23,7 +23,7 @@ from flask_babel import gettext
 from flask_login import login_required
 
 from web import export
-from web.auth import current_actor, ensure_reads_requests
+from web.auth import current_actor, ensure_reads_requests, ensure_reauthenticated
 from web.db import get_session
 from web.forms import input_kind, parse_form, step_of
 from web.i18n import DOCUMENT_KINDS, label, local_time, reason_text, translate
@@ -183,6 +183,8 @@ def request_fire(request_id: int, event: str):
     specs = definition.events[event].fields if event in definition.events else {}
     values = parse_form(specs, request.form)
     try:
+        if event in definition.events and engine.may_fire(session, req, current_actor(), event):
+            ensure_reauthenticated(definition.events[event], request.form.get("password"))
         engine.fire(
             session,
             req,

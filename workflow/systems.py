@@ -9,11 +9,16 @@ update is unknown cannot show it is current and counts as stale.
 
 from __future__ import annotations
 
+import re
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date
 
-from models import Release, System
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Contract, Release, System
+from workflow.errors import Forbidden, InvalidInput
 from workflow.localtime import hospital_today
 
 
@@ -94,3 +99,70 @@ def stale_systems(systems: list[System], today: date | None = None) -> list[Syst
     """The standing of each stale system among ``systems``."""
     statuses = [system_status(system, today) for system in systems]
     return [status for status in statuses if status.stale]
+
+
+# ---------------------------------------------------------------- registry (sys_admin)
+
+CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,59}$")
+VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,59}$")
+
+
+def _ensure_sys_admin(actor) -> None:
+    if actor is None or "sys_admin" not in actor.role_names():
+        raise Forbidden("Only the system administrator keeps the system registry.")
+
+
+def register_system(
+    session: Session, actor, contract: Contract, code: str, name: str, current_version: str = ""
+) -> System:
+    """Add a system under a contract; raises Forbidden (not sys_admin) or InvalidInput."""
+    _ensure_sys_admin(actor)
+    code, name, current_version = (
+        (code or "").strip(),
+        (name or "").strip(),
+        (current_version or "").strip(),
+    )
+    problems = {}
+    if not CODE.match(code):
+        problems["code"] = ["Lower-case letters, digits, '_', '.' and '-'."]
+    elif session.scalar(select(System.id).where(System.code == code)) is not None:
+        problems["code"] = ["A system with this code exists."]
+    if not name or len(name) > 200:
+        problems["name"] = ["A name of 1 to 200 characters is required."]
+    if current_version and not VERSION.match(current_version):
+        problems["current_version"] = ["Not a valid version."]
+    if problems:
+        raise InvalidInput("Some fields are not valid.", {"fields": problems})
+    system = System(
+        code=code,
+        name=name,
+        vendor_id=contract.vendor_id,
+        contract_id=contract.id,
+        current_version=current_version or None,
+    )
+    session.add(system)
+    session.flush()
+    return system
+
+
+def register_release(
+    session: Session, actor, system: System, version: str, released_on, notes: str = ""
+) -> Release:
+    """Record a release the vendor published; raises Forbidden or InvalidInput."""
+    _ensure_sys_admin(actor)
+    version = (version or "").strip()
+    problems = {}
+    if not VERSION.match(version):
+        problems["version"] = ["Not a valid version."]
+    elif any(r.version == version for r in system.releases):
+        problems["version"] = ["This release is already registered."]
+    if not isinstance(released_on, date):
+        problems["released_on"] = ["Not a valid date."]
+    if len(notes or "") > 5000:
+        problems["notes"] = ["At most 5000 characters."]
+    if problems:
+        raise InvalidInput("Some fields are not valid.", {"fields": problems})
+    release = Release(version=version, released_on=released_on, notes=(notes or "").strip())
+    system.releases.append(release)
+    session.flush()
+    return release

@@ -61,7 +61,8 @@ def build_spec() -> dict:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     # Leaves before the schemas that nest them: apispec registers nested schemas on first use.
     for name in (
-        "LabelOut", "ErrorOut", "MeOut", "ContractOut", "SystemOut", "AttachmentOut",
+        "LabelOut", "ErrorOut", "MeOut", "ContractOut", "SystemStatusOut", "SystemOut",
+        "AttachmentOut", "SystemListQuery",
         "QuotaEntryOut", "QuotaOut",
         "EventOptionOut", "RequestSummaryOut", "RequestOut", "RequestPageOut", "HistoryOut",
         "DefinitionSummaryOut", "DefinitionOut", "RequestCreateIn", "EventIn", "RequestListQuery",
@@ -110,9 +111,10 @@ def build_spec() -> dict:
         },
         "/systems": {
             "get": _op(
-                "Systems in scope",
+                "Systems in scope with their Z3 standing (stale=true: only stale ones)",
                 ("200", {"type": "array", "items": "SystemOut"}),
-                errors=("401",),
+                params="SystemListQuery",
+                errors=("401", "422"),
             )
         },
         "/requests": {

@@ -152,6 +152,21 @@ class ReleaseOut(Schema):
     notes = fields.String()
 
 
+class SystemListQuery(Strict):
+    stale = fields.Boolean(truthy={"true", "1"}, falsy={"false", "0"})
+
+
+class SystemStatusOut(Schema):
+    """Z3: the newest release, whether it is installed, and whether the version is too old."""
+
+    newest_version = fields.String(allow_none=True)
+    behind = fields.Boolean()
+    last_update = fields.String(allow_none=True)
+    max_version_age_months = fields.Integer(allow_none=True)
+    update_due = fields.String(allow_none=True)
+    stale = fields.Boolean()
+
+
 class SystemOut(Schema):
     id = fields.Integer()
     code = fields.String()
@@ -161,6 +176,7 @@ class SystemOut(Schema):
     current_version = fields.String(allow_none=True)
     last_upgrade_at = fields.DateTime(allow_none=True)
     releases = fields.List(fields.Nested(ReleaseOut))
+    status = fields.Nested(SystemStatusOut)
 
 
 class AttachmentOut(Schema):

@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from models import User
 from web.api import schemas as s
-from web.auth import current_actor
+from web.auth import current_actor, ensure_reauthenticated
 from web.db import get_session
 from workflow import attachments as attachment_ops
 from workflow import engine, queries
@@ -18,6 +18,7 @@ from workflow.errors import IntegrityFailed, InvalidInput
 from workflow.localtime import hospital_today
 from workflow.quota import quota_overview
 from workflow.security_log import ATTACHMENT_INTEGRITY_FAILED, record_security_event
+from workflow.systems import system_status
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -151,10 +152,15 @@ def contract_quota(contract_id: int):
 @bp.get("/systems")
 @login_required
 def list_systems():
-    """Systems under the caller's contracts, with their releases."""
-    return jsonify(
-        s.SystemOut(many=True).dump(queries.visible_systems(get_session(), current_actor()))
-    )
+    """Systems under the caller's contracts, with their releases and Z3 standing
+    (``?stale=true``: only those older than their contract allows)."""
+    args = parse_args(s.SystemListQuery())
+    rows = []
+    for system in queries.visible_systems(get_session(), current_actor()):
+        status = system_status(system)
+        if args.get("stale") is None or status.stale == args["stale"]:
+            rows.append({**s.SystemOut().dump(system), "status": status.as_data()})
+    return jsonify(rows)
 
 
 @bp.post("/requests")
@@ -210,6 +216,10 @@ def fire_event(request_id: int, event: str):
     args = parse_json(s.EventIn())
     session = get_session()
     req = queries.get_request(session, current_actor(), request_id)
+    definition = engine.definition_for(req)
+    if event in definition.events and engine.may_fire(session, req, current_actor(), event):
+        # A browser session signs only after typing the password again (the sign-off page).
+        ensure_reauthenticated(definition.events[event], None)
     engine.fire(
         session, req, event, current_actor(), args["fields_"], args["version"], args["comment"]
     )
