@@ -8,6 +8,7 @@ to ``test-output/browser/``. A missing Chromium is a failure, never a skip: ``ma
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from werkzeug.serving import make_server
 
-from models import Request
+from models import Request, System
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "browser"
@@ -249,3 +250,124 @@ def test_agreement_path_and_the_vendors_quota_page(app, db, catalog, world, live
     assert vendor.page.locator("#burn-down polyline").count() == 1
     vendor.shot("11-vendor-quota-page")
     vendor.close()
+
+
+def test_upgrade_signed_deployed_and_verified_in_the_browser(
+    app, world, live_server, chromium, tmp_path
+):
+    """Z4 by clicking: the vendor raises an upgrade and hands over the test report, IT signs it
+    with the password typed again, the vendor deploys exactly the signed version, IT verifies it
+    and the system runs the new version; the sign-off sheet shows the digest and the PDF's hash."""
+    report = tmp_path / "test-report.pdf"
+    report.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n")
+    report_sha256 = hashlib.sha256(report.read_bytes()).hexdigest()
+
+    vendor = Person(chromium, live_server, "vendor_engineer")
+    vendor.sign_in()
+    vendor.page.goto("/requests/new/upgrade")
+    vendor.page.select_option("#contract_id", str(world.contract.id))
+    vendor.page.select_option("#system_id", str(world.system.id))
+    vendor.page.fill("#title", "System A 升级到 1.1.0")
+    vendor.page.fill("#to_version", "1.1.0")
+    vendor.shot("upgrade-01-create-form")
+    vendor.page.click("#create-form button[type=submit]")
+    vendor.page.wait_for_selector("#state-badge")
+    request_id = int(vendor.page.url.rstrip("/").rsplit("/", 1)[1])
+    assert vendor.badge() == "草稿" and state_of(app, request_id) == "draft"
+
+    # Z4: no review without the test report. The page says so beside the disabled button, and
+    # the server refuses a form sent anyway (as from a page loaded in another tab).
+    assert vendor.page.is_disabled("#event-submit_for_review button")
+    assert "测试报告" in vendor.page.inner_text("#why-submit_for_review")
+    vendor.page.evaluate(
+        """(action) => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = action;
+            for (const name of ["csrf_token", "version"]) {
+                const input = document.createElement("input");
+                input.type = "hidden";
+                input.name = name;
+                input.value = document.querySelector(`#documents input[name=${name}]`).value;
+                form.appendChild(input);
+            }
+            document.body.appendChild(form);
+            form.submit();
+        }""",
+        f"/requests/{request_id}/events/submit_for_review",
+    )
+    vendor.page.wait_for_selector("#form-error")
+    assert "测试报告" in vendor.page.inner_text("#form-error")
+    assert vendor.badge() == "草稿" and state_of(app, request_id) == "draft"
+    vendor.shot("upgrade-02-refused-without-test-report")
+
+    vendor.page.goto(f"/requests/{request_id}")
+    vendor.page.select_option("#kind", "test_report")
+    vendor.page.set_input_files("#file", str(report))
+    vendor.page.click("#documents form button[type=submit]")
+    vendor.page.wait_for_selector(".flash[role=status]")
+    assert report_sha256 in vendor.page.inner_text("#documents")
+    vendor.fire("submit_for_review")
+    assert vendor.badge() == "审核中" and state_of(app, request_id) == "under_review"
+    vendor.shot("upgrade-03-under-review")
+    vendor.close()
+
+    # IT signs: the password is typed again; a wrong one signs nothing.
+    signer = Person(chromium, live_server, "it_signer")
+    signer.sign_in()
+    signer.page.goto(f"/requests/{request_id}")
+    signer.page.click("summary[data-event=sign]")
+    signer.page.fill("#sign-password", "not the password")
+    signer.page.click("#event-sign form button[type=submit]")
+    signer.page.wait_for_selector("#form-error")
+    assert signer.page.inner_text("#form-error").strip()
+    assert signer.page.is_visible("#sign-password")  # still asked for: nothing was recorded
+    assert signer.badge() == "审核中" and state_of(app, request_id) == "under_review"
+    signer.shot("upgrade-04-wrong-password")
+    # The refused form is shown open again, its password input empty.
+    signer.page.fill("#sign-password", PASSWORD)
+    signer.page.click("#event-sign form button[type=submit]")
+    signer.page.wait_for_selector(".flash[role=status]")
+    assert signer.badge() == "已签字" and state_of(app, request_id) == "signed"
+    signer.shot("upgrade-05-signed")
+    signer.close()
+
+    vendor = Person(chromium, live_server, "vendor_engineer")
+    vendor.sign_in()
+    vendor.page.goto(f"/requests/{request_id}")
+    vendor.fire("schedule", fill={"window_start": "2026-12-01T22:00"})
+    assert vendor.badge() == "已排期" and state_of(app, request_id) == "scheduled"
+    # Deploying another version than the signed one is refused, naming both.
+    vendor.page.click("summary[data-event=deploy]")
+    vendor.page.fill("#deploy-deployed_version", "1.2.0")
+    vendor.page.click("#event-deploy form button[type=submit]")
+    vendor.page.wait_for_selector("#form-error")
+    refusal = vendor.page.inner_text("#form-error")
+    assert "1.2.0" in refusal and "1.1.0" in refusal
+    assert vendor.badge() == "已排期" and state_of(app, request_id) == "scheduled"
+    vendor.shot("upgrade-06-deploy-refused-other-version")
+    vendor.page.fill("#deploy-deployed_version", "1.1.0")
+    vendor.page.click("#event-deploy form button[type=submit]")
+    vendor.page.wait_for_selector(".flash[role=status]")
+    assert vendor.badge() == "已部署" and state_of(app, request_id) == "deployed"
+    vendor.shot("upgrade-07-deployed")
+    vendor.close()
+
+    it = Person(chromium, live_server, "it_staff")
+    it.sign_in()
+    it.page.goto(f"/requests/{request_id}")
+    it.fire("verify")
+    assert it.badge() == "已验证" and state_of(app, request_id) == "verified"
+    with sessionmaker(app.extensions["changeflow.engine"])() as session:
+        assert session.get(System, world.system.id).current_version == "1.1.0"
+    it.shot("upgrade-08-verified")
+
+    # The printable sheet: the signature's digest and the SHA-256 of the signed PDF.
+    it.page.click("#signoff-link")
+    it.page.wait_for_selector("#signoff-sheet")
+    assert len(it.page.inner_text("#signature-digest").strip()) >= 32
+    assert it.page.locator("#signature .badge.ok").count() == 1
+    assert report_sha256 in it.page.inner_text("#signed-documents")
+    assert "1.1.0" in it.page.inner_text("#signed-version")
+    it.shot("upgrade-09-signoff-sheet")
+    it.close()

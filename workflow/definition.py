@@ -281,11 +281,11 @@ class Definition:
         for event in self.events.values():
             if name in event.fields:
                 return event.fields[name]
-        # A field an effect writes (e.g. record_actor's confirmation) reads as that event's step.
+        # A field an effect writes (a confirmation, a signature, an override) reads as that
+        # event's step; set_field only clears or sets values and names no step.
         for event in self.events.values():
             for bound in event.effects:
-                recorder = bound.target.name in ("record_actor", "record_confirmation")
-                if bound.params.get("field") == name and recorder:
+                if bound.target.name != "set_field" and bound.params.get("field") == name:
                     return {"type": "string", "label": event.label}
         return {}
 

@@ -51,11 +51,11 @@ def latest_release(ctx: FireContext, policy: str) -> str | None:
     )
 
 
-@effect("record_override")
-def record_override(ctx: FireContext) -> None:
+@effect("record_override", params={"field": fields.String(load_default="release_override")})
+def record_override(ctx: FireContext, field: str) -> None:
     """Record that IT accepts a target that is not the newest release, with who, when and why."""
     data = dict(ctx.request.data or {})
-    data["release_override"] = {
+    data[field] = {
         "user": ctx.actor.username,
         "at": ctx.now.isoformat() + "Z",
         "version": data.get("to_version"),
