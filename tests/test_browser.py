@@ -252,12 +252,11 @@ def test_agreement_path_and_the_vendors_quota_page(app, db, catalog, world, live
     vendor.close()
 
 
-def test_upgrade_signed_deployed_and_verified_in_the_browser(
-    app, world, live_server, chromium, tmp_path
-):
+def test_upgrade_from_draft_to_closed_in_the_browser(app, world, live_server, chromium, tmp_path):
     """Z4 by clicking: the vendor raises an upgrade and hands over the test report, IT signs it
     with the password typed again, the vendor deploys exactly the signed version, IT verifies it
-    and the system runs the new version; the sign-off sheet shows the digest and the PDF's hash."""
+    and the system runs the new version; the sign-off sheet shows the digest and the PDF's hash;
+    closing waits for the upgrade report (Z7)."""
     report = tmp_path / "test-report.pdf"
     report.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n")
     report_sha256 = hashlib.sha256(report.read_bytes()).hexdigest()
@@ -320,7 +319,7 @@ def test_upgrade_signed_deployed_and_verified_in_the_browser(
     signer.page.fill("#sign-password", "not the password")
     signer.page.click("#event-sign form button[type=submit]")
     signer.page.wait_for_selector("#form-error")
-    assert signer.page.inner_text("#form-error").strip()
+    assert "密码错误" in signer.page.inner_text("#form-error")
     assert signer.page.is_visible("#sign-password")  # still asked for: nothing was recorded
     assert signer.badge() == "审核中" and state_of(app, request_id) == "under_review"
     signer.shot("upgrade-04-wrong-password")
@@ -370,4 +369,18 @@ def test_upgrade_signed_deployed_and_verified_in_the_browser(
     assert report_sha256 in it.page.inner_text("#signed-documents")
     assert "1.1.0" in it.page.inner_text("#signed-version")
     it.shot("upgrade-09-signoff-sheet")
+
+    # Z7: closing waits for the upgrade report; with it attached, IT closes.
+    it.page.goto(f"/requests/{request_id}")
+    assert it.page.is_disabled("#event-close button")
+    assert "升级报告" in it.page.inner_text("#why-close")
+    upgrade_report = tmp_path / "upgrade-report.pdf"
+    upgrade_report.write_bytes(b"%PDF-1.4\n% upgrade report 1.1.0\n%%EOF\n")
+    it.page.select_option("#kind", "upgrade_report")
+    it.page.set_input_files("#file", str(upgrade_report))
+    it.page.click("#documents form button[type=submit]")
+    it.page.wait_for_selector(".flash[role=status]")
+    it.fire("close")
+    assert it.badge() == "已关闭" and state_of(app, request_id) == "closed"
+    it.shot("upgrade-10-closed")
     it.close()

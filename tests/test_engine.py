@@ -143,8 +143,8 @@ class TestOrderOfChecks:
             expected_version=request.version - 1,
         )
         assert isinstance(error, GuardFailed)
-        assert [r["guard"] for r in error.details["reasons"]] == ["field_condition"]
-        assert "signed target version" in error.message
+        assert [r["guard"] for r in error.details["reasons"]] == ["matches_signature"]
+        assert "is not the signed version 1.1.0" in error.message
 
     def test_guard_failed_lists_all_reasons(self, flow):
         request = flow.walk_to("upgrade", "draft")  # no test report, and not the submitter
