@@ -235,7 +235,7 @@ def test_agreement_path_and_the_vendors_quota_page(app, db, catalog, world, live
         "#file",
         {"name": "补充协议.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 agreement"},
     )
-    signer.page.click("#documents form button[type=submit]")
+    signer.page.click("#upload-form button[type=submit]")
     signer.page.wait_for_selector(".flash[role=status]")
     signer.fire("record_agreement", fill={"paid_days": "2", "fee_fen": "360000"})
     assert signer.badge() == "双方已确认" and state_of(app, request_id) == "confirmed"
@@ -303,7 +303,7 @@ def test_upgrade_from_draft_to_closed_in_the_browser(app, world, live_server, ch
     vendor.page.goto(f"/requests/{request_id}")
     vendor.page.select_option("#kind", "test_report")
     vendor.page.set_input_files("#file", str(report))
-    vendor.page.click("#documents form button[type=submit]")
+    vendor.page.click("#upload-form button[type=submit]")
     vendor.page.wait_for_selector(".flash[role=status]")
     assert report_sha256 in vendor.page.inner_text("#documents")
     vendor.fire("submit_for_review")
@@ -378,7 +378,7 @@ def test_upgrade_from_draft_to_closed_in_the_browser(app, world, live_server, ch
     upgrade_report.write_bytes(b"%PDF-1.4\n% upgrade report 1.1.0\n%%EOF\n")
     it.page.select_option("#kind", "upgrade_report")
     it.page.set_input_files("#file", str(upgrade_report))
-    it.page.click("#documents form button[type=submit]")
+    it.page.click("#upload-form button[type=submit]")
     it.page.wait_for_selector(".flash[role=status]")
     it.fire("close")
     assert it.badge() == "已关闭" and state_of(app, request_id) == "closed"
