@@ -572,7 +572,12 @@ class EngineMachine(RuleBasedStateMachine):
         assert offset in (None, 0), "attached with a stale version"
         assert not DEFINITIONS[model.kind].is_final(before.state), "attached to a final request"
         assert scoped_roles(actor, model.department) - {"sys_admin", "sec_admin", "auditor"}
-        assert after.state == before.state and after.last[1] == "attach"
+        assert after.last[1] == "attach"
+        # A document added where the definition voids a signature moves the request back.
+        changes = DEFINITIONS[model.kind].content.get("document_changes") or {}
+        expected = changes["to"] if before.state in changes.get("void_in", ()) else before.state
+        assert after.state == expected
+        model.state = after.state
         model.version = after.version
         model.documents.add(kind)
 
