@@ -112,21 +112,18 @@ def system_add():
     if contract is None:
         flash(gettext("Choose a contract."), "error")
         return redirect(url_for("admin.contracts"))
-    try:
-        register_system(
+    form = request.form
+    return _registry_write(
+        lambda: register_system(
             session,
             current_actor(),
             contract,
-            request.form.get("code", ""),
-            request.form.get("name", ""),
-            request.form.get("current_version", ""),
-        )
-    except WorkflowError as exc:
-        session.rollback()
-        flash(_registry_problem(exc), "error")
-    else:
-        flash(gettext("System registered."))
-    return redirect(url_for("admin.contracts") + "#systems")
+            form.get("code", ""),
+            form.get("name", ""),
+            form.get("current_version", ""),
+        ),
+        gettext("System registered."),
+    )
 
 
 @bp.post("/admin/systems/<int(max=2147483647):system_id>/releases")
@@ -137,31 +134,37 @@ def release_add(system_id: int):
     system = session.get(System, system_id)
     if system is None:
         abort(404)
+    form = request.form
     try:
-        released_on = date.fromisoformat(request.form.get("released_on", ""))
+        released_on = date.fromisoformat(form.get("released_on", ""))
     except ValueError:
         released_on = None
-    try:
-        register_release(
+    return _registry_write(
+        lambda: register_release(
             session,
             current_actor(),
             system,
-            request.form.get("version", ""),
+            form.get("version", ""),
             released_on,
-            request.form.get("notes", ""),
-        )
+            form.get("notes", ""),
+        ),
+        gettext("Release registered."),
+    )
+
+
+def _registry_write(write, done: str):
+    """Run one registry operation: flash what it refused (rolled back) or ``done``; back to
+    the systems table."""
+    try:
+        write()
     except WorkflowError as exc:
-        session.rollback()
-        flash(_registry_problem(exc), "error")
+        get_session().rollback()
+        fields = (exc.details or {}).get("fields") or {}
+        parts = [f"{name}: {gettext(m)}" for name, messages in fields.items() for m in messages]
+        flash(gettext(exc.message) + (" " + "; ".join(parts) if parts else ""), "error")
     else:
-        flash(gettext("Release registered."))
+        flash(done)
     return redirect(url_for("admin.contracts") + "#systems")
-
-
-def _registry_problem(exc: WorkflowError) -> str:
-    fields = (exc.details or {}).get("fields") or {}
-    parts = [f"{name}: {gettext(m)}" for name, messages in fields.items() for m in messages]
-    return gettext(exc.message) + (" " + "; ".join(parts) if parts else "")
 
 
 @bp.get("/audit")

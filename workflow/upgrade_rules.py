@@ -9,6 +9,8 @@ records the new version on the system; rolling back restores the one before.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from marshmallow import fields
 
 from workflow.canonical import content_hash
@@ -147,8 +149,6 @@ def install_version(ctx: FireContext) -> None:
 @effect("restore_version")
 def restore_version(ctx: FireContext) -> None:
     """Rolled back after verification: the system runs its previous version again."""
-    from datetime import datetime
-
     system, data = _system(ctx), dict(ctx.request.data or {})
     if system is None or "previous_version" not in data:
         return  # never installed on the system: nothing to restore
