@@ -5,6 +5,7 @@ from models.contracts import Contract, Vendor
 from models.people import ROLES, ApiToken, Department, RoleAssignment, User
 from models.quota import QuotaEntry, QuotaPeriod
 from models.requests import Attachment, DefinitionVersion, HistoryEntry, Request
+from models.schema_changes import SchemaRevision
 from models.security import SecurityEvent
 from models.systems import Release, System
 
@@ -23,6 +24,7 @@ __all__ = [
     "Release",
     "Request",
     "RoleAssignment",
+    "SchemaRevision",
     "SecurityEvent",
     "System",
     "User",

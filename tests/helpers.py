@@ -113,8 +113,12 @@ EVENT_INPUT: dict[str, dict[str, tuple[dict, str]]] = {
         ),
         "verify": ({}, ""),
         "close": ({}, ""),
-        "roll_back": ({}, "The application failed to start."),
+        "roll_back": (
+            {"rollback_run_sha256": hashlib.sha256(ROLLBACK_SQL.encode()).hexdigest()},
+            "The application failed to start.",
+        ),
         "withdraw": ({}, "Not needed any more."),
+        "revise": ({"change_sql": CHANGE_SQL + "\n-- reviewed", "rollback_sql": ROLLBACK_SQL}, ""),
     },
     "incident": {
         "acknowledge": ({}, ""),

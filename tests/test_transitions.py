@@ -10,11 +10,25 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import DEFAULT_CREATOR, PATHS, SUBMITTER, Flow, Step, estimate_input
+from tests.helpers import (
+    CHANGE_SQL,
+    DEFAULT_CREATOR,
+    PATHS,
+    SUBMITTER,
+    Flow,
+    Step,
+    creation_fields,
+    estimate_input,
+)
 from workflow.engine import definition_for
 from workflow.errors import WorkflowError
 
 S = SUBMITTER
+
+
+def with_sql(change_sql: str) -> dict:
+    """Creation fields of a schema change with this change SQL."""
+    return {**creation_fields("schema_change"), "change_sql": change_sql}
 
 
 def ok(state, event, actor, to, **opts):
@@ -535,7 +549,47 @@ SCHEMA_CHANGE = [
     ok("under_review", "request_changes", "it_dba", "draft"),
     no("under_review", "request_changes", "it_dba", "invalid_input", comment=""),
     no("under_review", "request_changes", "it_staff", "forbidden"),
-    no("approved", "request_changes", "it_dba", "invalid_transition"),
+    ok("approved", "request_changes", "it_dba", "draft"),
+    no("approved", "request_changes", "vendor_engineer", "forbidden"),
+    # revise: draft → draft, a new revision by the author only
+    ok("draft", "revise", S, "draft"),
+    no("draft", "revise", "vendor_manager", "guard_failed"),
+    no("draft", "revise", "it_dba", "guard_failed"),
+    no("draft", "revise", S, "invalid_input", fields={"rollback_sql": "x"}),
+    no("under_review", "revise", S, "invalid_transition"),
+    # waive: a finding of the current revision, by a DBA who did not write it
+    ok(
+        "under_review",
+        "waive",
+        "it_dba",
+        "under_review",
+        create_fields=with_sql("ALTER TABLE patient DROP COLUMN old_note;"),
+        fields={"finding": "1-drop-column", "reason": "Column unused since 2024 (checked)."},
+    ),
+    no(
+        "under_review",
+        "waive",
+        "it_dba",
+        "guard_failed",
+        fields={"finding": "9-drop-table", "reason": "No such finding."},
+    ),
+    no("under_review", "waive", "it_dba", "invalid_input", fields={"finding": "1-x"}),
+    no(
+        "under_review",
+        "waive",
+        "it_dba",
+        "guard_failed",
+        creator="it_dba",
+        create_fields=with_sql("DROP TABLE patient;"),
+        fields={"finding": "1-drop-table", "reason": "My own change."},
+    ),
+    no(
+        "under_review",
+        "waive",
+        "vendor_manager",
+        "forbidden",
+        fields={"finding": "1-drop-table", "reason": "x"},
+    ),
     # approve: under_review → approved, by a DBA other than the author (D1)
     ok("under_review", "approve", "it_dba", "approved"),
     ok("under_review", "approve", "it_dba2", "approved", creator="it_dba"),
@@ -545,6 +599,14 @@ SCHEMA_CHANGE = [
     no("under_review", "approve", "it_staff", "forbidden"),
     no("under_review", "approve", "it_signer", "forbidden"),
     no("under_review", "approve", "it_dba", "invalid_input", fields={"waiver": "x"}),
+    # an error finding without a written waiver blocks approval
+    no(
+        "under_review",
+        "approve",
+        "it_dba",
+        "guard_failed",
+        create_fields=with_sql("ALTER TABLE patient DROP COLUMN old_note;"),
+    ),
     no("draft", "approve", "it_dba", "invalid_transition"),
     no("approved", "approve", "it_dba", "invalid_transition"),
     # reject: under_review → rejected
@@ -558,9 +620,25 @@ SCHEMA_CHANGE = [
         "execute",
         "it_dba",
         "executed",
-        fields={"executed_sql_sha256": "A" * 64, "result": "failure", "output": "ERROR 1060"},
+        fields={"executed_sql": CHANGE_SQL, "result": "failure", "output": "ERROR 1060"},
     ),
-    no("approved", "execute", "vendor_engineer", "invalid_input", fields={"result": "success"}),
+    # only the approved bytes (D1)
+    no(
+        "approved",
+        "execute",
+        "it_dba",
+        "guard_failed",
+        fields={"executed_sql_sha256": "a" * 64, "result": "success"},
+    ),
+    no(
+        "approved",
+        "execute",
+        "it_dba",
+        "guard_failed",
+        fields={"executed_sql": CHANGE_SQL + " ", "result": "success"},
+    ),
+    # neither the SQL run nor its hash: refused by the approval guard, naming what is missing
+    no("approved", "execute", "vendor_engineer", "guard_failed", fields={"result": "success"}),
     no(
         "approved",
         "execute",
@@ -608,6 +686,13 @@ SCHEMA_CHANGE = [
     ok("verified", "roll_back", "it_dba", "rolled_back"),
     no("executed", "roll_back", "it_dba", "invalid_input", comment=""),
     no("executed", "roll_back", "it_staff", "forbidden"),
+    no(
+        "executed",
+        "roll_back",
+        "it_dba",
+        "guard_failed",
+        fields={"rollback_run_sql": "DROP TABLE patient;"},
+    ),
     no("approved", "roll_back", "it_dba", "invalid_transition"),
     # withdraw: draft | under_review | approved → withdrawn
     ok("draft", "withdraw", S, "withdrawn"),
@@ -715,9 +800,9 @@ def check(flow, kind, state, event, actor, outcome, to, opts):
         "quota": flow.quota_contract,
         "wait": flow.wait_contract,
     }.get(opts.get("contract"), lambda: None)()
-    if "path" in opts:
+    if "path" in opts or "create_fields" in opts:
         request = flow.create(kind, creator, contract=contract, fields=opts.get("create_fields"))
-        flow.run(request, opts["path"], creator)
+        flow.run(request, opts.get("path", PATHS[kind][state]), creator)
     else:
         request = flow.walk_to(kind, state, creator, contract=contract)
     assert request.state == state

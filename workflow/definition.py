@@ -208,6 +208,8 @@ class DefinitionSpec(Schema):
         validate=validate.Length(min=1),
     )
     document_changes = fields.Nested(DocumentChangesSpec)
+    # Effects run once when a request is created, after its first history entry.
+    on_create = fields.List(CallSpec(), load_default=list)
 
 
 # ---------------------------------------------------------------- compiled form
@@ -269,6 +271,7 @@ class Definition:
     source: str
     file: str
     machine: Machine = field(repr=False, default=None)
+    on_create: list[BoundCall] = field(default_factory=list)
 
     def events_from(self, state: str) -> list[EventDef]:
         """Events that leave ``state``, in definition order."""
@@ -485,6 +488,10 @@ def _check_and_compile(spec: dict, raw: Any, file: str, source: str, content: di
                 "to",
             )
 
+    on_create = [
+        chk.bind(EFFECTS, "effect", e, "on_create", i) for i, e in enumerate(spec["on_create"])
+    ]
+
     if chk.problems:
         raise DefinitionError(chk.problems)
 
@@ -523,6 +530,7 @@ def _check_and_compile(spec: dict, raw: Any, file: str, source: str, content: di
         content_hash=content_hash(content),
         source=source,
         file=file,
+        on_create=on_create,
     )
     definition.machine = build_machine(definition)
     return definition

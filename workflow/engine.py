@@ -422,5 +422,9 @@ def create_request(
         comment="",
         definition_hash=definition.content_hash,
     )
+    if definition.on_create:
+        ctx = _context(session, request, actor, definition, None, values, now)
+        for bound in definition.on_create:
+            bound(ctx)
     session.flush()
     return request

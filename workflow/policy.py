@@ -35,6 +35,7 @@ from marshmallow import (
 )
 
 from workflow.canonical import canonical_json, content_hash
+from workflow.ddl.rules import RULES as DDL_RULES
 from workflow.yamlsource import (
     DefinitionError,
     Problem,
@@ -59,7 +60,6 @@ __all__ = [
 
 KEY = re.compile(r"^[a-z0-9_]+$")
 SHORT_KEY = re.compile(r"^[A-Za-z0-9_]{1,20}$")
-RULE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 REQUEST_TYPES = (
@@ -394,7 +394,9 @@ class SchemaChange(Strict):
     require_backup_for_destructive = fields.Boolean(load_default=True)
     two_person_execution = fields.Boolean(load_default=False)
     severity_overrides = fields.Dict(
-        keys=fields.String(validate=_key(RULE_ID, "rule id")),
+        keys=fields.String(
+            validate=validate.OneOf(sorted(DDL_RULES), error="unknown rule id {input}")
+        ),
         values=fields.String(validate=validate.OneOf(SEVERITIES)),
         load_default=dict,
     )
