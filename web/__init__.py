@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         i18n,
         pages,
         quota_pages,
+        schema_pages,
         signin,
         ui,
         upgrade_pages,
@@ -71,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     quota_pages.init_app(app)
     upgrade_pages.init_app(app)
+    schema_pages.init_app(app)
     errors_html.register(app)
     app.after_request(_security_headers)
 

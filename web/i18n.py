@@ -162,6 +162,48 @@ def reason_text(reason: dict, definition=None) -> str:
             "The deployed package's SHA-256 is not the signed one (%(signed)s).",
             signed=values["signed_package"],
         )
+    if guard == "findings_waived" and "count" in values:
+        return gettext(
+            "%(count)s error finding(s) of revision %(revision)s need a written waiver first: "
+            "%(findings)s.",
+            count=values["count"],
+            revision=values["revision"],
+            findings=values["findings"],
+        )
+    if guard == "finding_waivable" and "revision" in values:
+        return gettext(
+            "Revision %(revision)s has no finding “%(finding)s”.",
+            revision=values["revision"],
+            finding=values["finding"],
+        )
+    if guard == "finding_waivable" and "finding" in values:
+        return gettext("Finding “%(finding)s” is already waived.", finding=values["finding"])
+    if guard == "not_revision_author":
+        return gettext("You wrote this SQL; another DBA must review it.")
+    if guard == "matches_approval" and "ran" in values:
+        return gettext(
+            "The SQL run (SHA-256 %(ran)s) is not the approved SQL (SHA-256 %(approved)s).",
+            ran=values["ran"],
+            approved=values["approved"],
+        )
+    if guard == "matches_approval" and "approved" in values:
+        return gettext("Record the SQL that was run, or its SHA-256.")
+    if guard == "matches_approval":
+        return gettext(
+            "There is no intact approval of the current revision; the DBA must approve it again."
+        )
+    if guard == "backup_for_destructive" and "rules" in values:
+        return gettext(
+            "This change is destructive (%(rules)s): record the backup taken before it (Q5).",
+            rules=values["rules"],
+        )
+    if guard == "witness_present":
+        return gettext(
+            "The contract requires a second person present (Q7): name another active user as "
+            "the witness."
+        )
+    if guard == "execution_succeeded":
+        return gettext("The execution did not succeed; roll it back instead.")
     if guard == "actual_effort_differs":
         return gettext("The actual effort equals the confirmed estimate; nothing to confirm.")
     if guard == "field_condition" and isinstance(params.get("message"), dict):

@@ -28,10 +28,12 @@ from web.db import get_session
 from web.forms import input_kind, parse_form, step_of
 from web.i18n import DOCUMENT_KINDS, label, local_time, reason_text, translate
 from web.messages import N_
+from web.signin import safe_next
 from workflow import attachments as attachment_ops
 from workflow import engine, queries
 from workflow.errors import InvalidInput, NotFound, WorkflowError
 from workflow.localtime import hospital_today
+from workflow.schema_rules import current_revision
 
 bp = Blueprint("ui", __name__)
 
@@ -138,9 +140,17 @@ def _render_request(
     req, status: int = 200, errors: dict | None = None, open_event=None, posted=None
 ):
     session = get_session()
+    prefill, hidden = {}, set()
+    if req.kind == "schema_change":
+        hidden = {"waivers", "findings"}
+        revision = current_revision(session, req)
+        if revision is not None:  # the revise form starts from the current SQL
+            prefill = {f"revise.{n}": getattr(revision, n) for n in ("change_sql", "rollback_sql")}
     return render_template(
         "requests/detail.html",
         req=req,
+        prefill=prefill,
+        hidden_fields=hidden,
         definition=engine.definition_for(req),
         options=engine.available_events(session, req, current_actor()),
         history=queries.history_of(session, req),
@@ -200,6 +210,8 @@ def request_fire(request_id: int, event: str):
         errors = {"_message": _error_message(exc, definition), **_field_errors(exc)}
         return _render_request(req, exc.status, errors, open_event=event, posted=request.form)
     flash(gettext("Done: %(step)s.", step=label(definition.events[event].label)))
+    if request.form.get("next"):  # e.g. back to the review page after a waiver
+        return redirect(safe_next(request.form["next"]))
     return redirect(url_for("ui.request_detail", request_id=request_id))
 
 

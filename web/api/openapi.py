@@ -66,7 +66,7 @@ def build_spec() -> dict:
         "QuotaEntryOut", "QuotaOut",
         "EventOptionOut", "RequestSummaryOut", "RequestOut", "RequestPageOut", "HistoryOut",
         "DefinitionSummaryOut", "DefinitionOut", "RequestCreateIn", "EventIn", "RequestListQuery",
-        "AttachmentRemoveIn",
+        "AttachmentRemoveIn", "RevisionSummaryOut", "RevisionOut",
     ):  # fmt: skip
         spec.components.schema(name, schema=getattr(s, name))
     rid = {"in": "path", "name": "request_id", "required": True, "schema": {"type": "integer"}}
@@ -142,6 +142,25 @@ def build_spec() -> dict:
                 ("200", "RequestOut"),
                 body="EventIn",
                 errors=("401", "403", "404", "409", "422"),
+            ),
+        },
+        "/requests/{request_id}/revisions": {
+            "parameters": [rid],
+            "get": _op(
+                "Revisions of a schema change (without SQL text)",
+                ("200", {"type": "array", "items": "RevisionSummaryOut"}),
+                errors=("401", "404"),
+            ),
+        },
+        "/requests/{request_id}/revisions/{number}": {
+            "parameters": [
+                rid,
+                {"in": "path", "name": "number", "required": True, "schema": {"type": "integer"}},
+            ],
+            "get": _op(
+                "One revision: exact SQL, SHA-256 hashes, findings, affected objects, structure",
+                ("200", "RevisionOut"),
+                errors=("401", "404"),
             ),
         },
         "/requests/{request_id}/history": {

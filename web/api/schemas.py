@@ -268,3 +268,29 @@ class DefinitionSummaryOut(Schema):
 class DefinitionOut(DefinitionSummaryOut):
     content = fields.Dict()
     mermaid = fields.String()
+
+
+class RevisionSummaryOut(Schema):
+    """One revision of a schema change without its SQL text."""
+
+    number = fields.Integer()
+    reason = fields.String(metadata={"description": "created, revised or changes_requested"})
+    database_name = fields.String()
+    dialect = fields.String()
+    change_sha256 = fields.String()
+    rollback_sha256 = fields.String()
+    risk = fields.String(metadata={"description": "none, info, warning or error"})
+    findings = fields.Function(lambda r: len((r.analysis or {}).get("findings", [])))
+    created_by = fields.Function(lambda r: r.created_by.username)
+    created_at = fields.DateTime()
+
+
+class RevisionOut(RevisionSummaryOut):
+    """One revision with its exact SQL and the analysis: findings, objects, structure (Z5)."""
+
+    change_sql = fields.String()
+    rollback_sql = fields.String()
+    findings = fields.Function(lambda r: (r.analysis or {}).get("findings", []))
+    statements = fields.Function(lambda r: (r.analysis or {}).get("statements", []))
+    objects = fields.Function(lambda r: (r.analysis or {}).get("objects", []))
+    structure = fields.Function(lambda r: (r.analysis or {}).get("structure", []))

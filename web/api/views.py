@@ -14,9 +14,10 @@ from web.auth import current_actor, ensure_reauthenticated
 from web.db import get_session
 from workflow import attachments as attachment_ops
 from workflow import engine, queries
-from workflow.errors import IntegrityFailed, InvalidInput
+from workflow.errors import IntegrityFailed, InvalidInput, NotFound
 from workflow.localtime import hospital_today
 from workflow.quota import quota_overview
+from workflow.schema_rules import revision_numbered, revisions_of
 from workflow.security_log import ATTACHMENT_INTEGRITY_FAILED, record_security_event
 from workflow.systems import system_status
 
@@ -241,6 +242,30 @@ def get_history(request_id: int):
             }
         )
     )
+
+
+def _schema_change(request_id: int):
+    req = queries.get_request(get_session(), current_actor(), request_id)
+    if req.kind != "schema_change":
+        raise NotFound("This request is not a schema change.", {"request_id": request_id})
+    return req
+
+
+@bp.get("/requests/<int(max=2147483647):request_id>/revisions")
+@login_required
+def list_revisions(request_id: int):
+    """Every revision of a schema change, oldest first, without the SQL text."""
+    req = _schema_change(request_id)
+    return jsonify(s.RevisionSummaryOut(many=True).dump(revisions_of(get_session(), req)))
+
+
+@bp.get("/requests/<int(max=2147483647):request_id>/revisions/<int(max=100000):number>")
+@login_required
+def get_revision(request_id: int, number: int):
+    """One revision with its exact SQL and its analysis."""
+    req = _schema_change(request_id)
+    revision = revision_numbered(get_session(), req, number)
+    return jsonify(s.RevisionOut().dump(revision))
 
 
 @bp.post("/requests/<int(max=2147483647):request_id>/attachments")
