@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from models import SchemaRevision, User
 from workflow.canonical import content_hash
 from workflow.ddl import analyse
-from workflow.errors import InvalidInput
+from workflow.errors import InvalidInput, NotFound
 from workflow.guards import lookup_policy
 from workflow.registry import FireContext, Refusal, effect, guard
 
@@ -60,6 +60,21 @@ def current_revision(session, request) -> SchemaRevision | None:
             SchemaRevision.request_id == request.id, SchemaRevision.number == number
         )
     )
+
+
+def revision_numbered(session, request, number: int) -> SchemaRevision:
+    """Revision ``number`` of the request; raises NotFound."""
+    revision = session.scalar(
+        select(SchemaRevision).where(
+            SchemaRevision.request_id == request.id, SchemaRevision.number == number
+        )
+    )
+    if revision is None:
+        raise NotFound(
+            f"Request #{request.id} has no revision {number}.",
+            {"request_id": request.id, "revision": number},
+        )
+    return revision
 
 
 def revision_diff(older: SchemaRevision, newer: SchemaRevision) -> dict[str, list[str]]:
