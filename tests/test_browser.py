@@ -384,3 +384,102 @@ def test_upgrade_from_draft_to_closed_in_the_browser(app, world, live_server, ch
     assert it.badge() == "已关闭" and state_of(app, request_id) == "closed"
     it.shot("upgrade-10-closed")
     it.close()
+
+
+SCHEMA_CHANGE_SQL = (
+    "-- 随访表：新增备注列，删除停用列\n"
+    "ALTER TABLE fu_visit ADD COLUMN note VARCHAR(200);\n"
+    "ALTER TABLE fu_visit DROP COLUMN old_note;\n"
+)
+SCHEMA_ROLLBACK_SQL = (
+    "ALTER TABLE fu_visit ADD COLUMN old_note VARCHAR(200);\n"  # restores the dropped column
+    "ALTER TABLE fu_visit DROP COLUMN note;\n"
+)
+
+
+def test_schema_change_from_submission_to_execution_in_the_browser(
+    app, world, live_server, chromium
+):
+    """D1 by clicking: the vendor submits DDL, the DBA sees each finding beside its statement,
+    waives the error in writing, approves with the password typed again, and the execution
+    record is accepted only for the approved bytes (the textarea's CRLF is the same SQL)."""
+    vendor = Person(chromium, live_server, "vendor_engineer")
+    vendor.sign_in()
+    vendor.page.goto("/requests/new/schema_change")
+    vendor.page.select_option("#contract_id", str(world.contract.id))
+    vendor.page.fill("#title", "随访表增加备注列")
+    vendor.page.fill("#database_name", "followup")
+    vendor.page.select_option("#dialect", "mysql")
+    vendor.page.fill("#change_sql", SCHEMA_CHANGE_SQL)
+    vendor.page.fill("#rollback_sql", SCHEMA_ROLLBACK_SQL)
+    vendor.page.fill("#reason", "随访记录需要备注。")
+    vendor.page.click("#create-form button[type=submit]")
+    vendor.page.wait_for_selector("#state-badge")
+    request_id = int(vendor.page.url.rstrip("/").rsplit("/", 1)[1])
+    vendor.fire("submit_for_review")
+    assert vendor.badge() == "审核中" and state_of(app, request_id) == "under_review"
+    vendor.close()
+
+    dba = Person(chromium, live_server, "it_dba")
+    dba.sign_in()
+    dba.page.goto(f"/requests/{request_id}")
+    dba.page.click("#review-link")
+    dba.page.wait_for_selector("#statements")
+    assert "删除列 fu_visit.old_note" in dba.page.inner_text("#statement-2")
+    assert dba.page.locator("#statement-1 .finding").count() == 0
+    assert dba.page.inner_text("#risk").strip() == "错误"
+    dba.shot("schema-01-review-findings")
+
+    # Approval waits for a written waiver of the error finding; the page says which one.
+    dba.page.goto(f"/requests/{request_id}")
+    assert dba.page.is_disabled("#event-approve button")
+    assert "2-drop-column" in dba.page.inner_text("#why-approve")
+    assert "书面豁免" in dba.page.inner_text("#why-approve")
+
+    dba.page.goto(f"/requests/{request_id}/review")
+    finding = dba.page.locator("#finding-2-drop-column")
+    finding.locator("summary").click()
+    finding.locator("textarea").fill("old_note 自 2024 年停用，已核对无引用。")
+    finding.locator("button[type=submit]").click()
+    dba.page.wait_for_selector(".flash[role=status]")
+    assert "已书面豁免" in dba.page.inner_text("#finding-2-drop-column")
+    dba.shot("schema-02-waived")
+
+    dba.page.goto(f"/requests/{request_id}")
+    dba.page.click("summary[data-event=approve]")
+    if dba.page.is_visible("#approve-password"):
+        dba.page.fill("#approve-password", PASSWORD)
+    dba.page.click("#event-approve form button[type=submit]")
+    dba.page.wait_for_selector(".flash[role=status]")
+    assert dba.badge() == "已批准" and state_of(app, request_id) == "approved"
+    dba.close()
+
+    # Only the approved bytes: other SQL is refused naming both hashes.
+    approved_sha = hashlib.sha256(SCHEMA_CHANGE_SQL.encode()).hexdigest()
+    vendor = Person(chromium, live_server, "vendor_engineer")
+    vendor.sign_in()
+    vendor.page.goto(f"/requests/{request_id}")
+    vendor.page.click("summary[data-event=execute]")
+    other = SCHEMA_CHANGE_SQL.replace("200", "20")
+    vendor.page.fill("#execute-executed_sql", other)
+    vendor.page.fill("#execute-backup_reference", "BK-20261125-01")
+    vendor.page.select_option("#execute-result", "success")
+    vendor.page.click("#event-execute form button[type=submit]")
+    vendor.page.wait_for_selector("#form-error")
+    refusal = vendor.page.inner_text("#form-error")
+    assert approved_sha in refusal and hashlib.sha256(other.encode()).hexdigest() in refusal
+    assert state_of(app, request_id) == "approved"
+    vendor.shot("schema-03-other-bytes-refused")
+    vendor.page.fill("#execute-executed_sql", SCHEMA_CHANGE_SQL)
+    vendor.page.fill("#execute-backup_reference", "BK-20261125-01")
+    vendor.page.select_option("#execute-result", "success")
+    vendor.page.click("#event-execute form button[type=submit]")
+    vendor.page.wait_for_selector(".flash[role=status]")
+    assert vendor.badge() == "已执行" and state_of(app, request_id) == "executed"
+
+    vendor.page.goto(f"/requests/{request_id}/review/sheet")
+    assert approved_sha in vendor.page.inner_text("#sheet-change-sha256")
+    assert vendor.page.locator("#approval-intact").count() == 1
+    assert approved_sha in vendor.page.inner_text("#execution")
+    vendor.shot("schema-04-review-sheet")
+    vendor.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import lazy_gettext
 from flask_login import login_required
 from markupsafe import Markup
 from pygments import highlight
@@ -27,6 +28,43 @@ from workflow.schema_rules import (
 )
 
 bp = Blueprint("schema", __name__)
+
+# Names of the analysis' object kinds and changes, in the page's language.
+OBJECT_KINDS = {
+    "table": lazy_gettext("table"),
+    "column": lazy_gettext("column"),
+    "index": lazy_gettext("index"),
+    "view": lazy_gettext("view"),
+    "procedure": lazy_gettext("procedure"),
+    "function": lazy_gettext("function"),
+    "trigger": lazy_gettext("trigger"),
+    "package": lazy_gettext("package"),
+    "type": lazy_gettext("type"),
+    "event": lazy_gettext("event"),
+    "database": lazy_gettext("database"),
+    "schema": lazy_gettext("schema"),
+    "constraint": lazy_gettext("constraint"),
+    "sequence": lazy_gettext("sequence"),
+    "object": lazy_gettext("object"),
+}
+OBJECT_ACTIONS = {
+    "create": lazy_gettext("create"),
+    "create_or_replace": lazy_gettext("create or replace"),
+    "alter": lazy_gettext("alter"),
+    "drop": lazy_gettext("drop"),
+    "rename": lazy_gettext("rename"),
+    "rename_table": lazy_gettext("rename table"),
+    "truncate": lazy_gettext("truncate"),
+    "data": lazy_gettext("data change"),
+    "add": lazy_gettext("add column"),
+    "modify": lazy_gettext("modify column"),
+    "type": lazy_gettext("change type"),
+    "not_null": lazy_gettext("set NOT NULL"),
+    "constraint": lazy_gettext("add constraint"),
+    "comment": lazy_gettext("comment"),
+    "drop_index": lazy_gettext("drop index"),
+    "drop_constraint": lazy_gettext("drop constraint"),
+}
 
 # Statements shown with highlighting on one page; a longer script is downloaded whole.
 SHOWN_STATEMENTS = 400
@@ -122,6 +160,8 @@ def review(request_id: int):
         against=against,
         rules=RULES,
         label=label,
+        object_kinds=OBJECT_KINDS,
+        object_actions=OBJECT_ACTIONS,
     )
 
 
@@ -144,6 +184,8 @@ def review_sheet(request_id: int):
         history=queries.history_of(get_session(), req),
         rules=RULES,
         label=label,
+        object_kinds=OBJECT_KINDS,
+        object_actions=OBJECT_ACTIONS,
     )
 
 
