@@ -223,8 +223,17 @@ def _demo_requests(
             "database_name": "followup",
             "dialect": "mysql",
             "reason": "报表查询慢",
-            "change_sql": "CREATE INDEX ix_result_date ON followup_result (result_date);",
-            "rollback_sql": "DROP INDEX ix_result_date ON followup_result;",
+            "change_sql": (
+                "-- 随访结果：按日期查询加索引，备注改短并必填，删除停用标志\n"
+                "CREATE INDEX ix_result_date ON followup_result (result_date);\n"
+                "ALTER TABLE followup_result MODIFY COLUMN remark VARCHAR(100) NOT NULL;\n"
+                "ALTER TABLE followup_result DROP COLUMN legacy_flag;\n"
+            ),
+            "rollback_sql": (
+                "ALTER TABLE followup_result ADD COLUMN legacy_flag TINYINT;\n"
+                "ALTER TABLE followup_result MODIFY COLUMN remark VARCHAR(500) NULL;\n"
+                "DROP INDEX ix_result_date ON followup_result;\n"
+            ),
         },
     )
     raise_request(
