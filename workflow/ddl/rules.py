@@ -79,6 +79,15 @@ RULES: dict[str, Rule] = {
             "Truncates {table}: every row is deleted and cannot be rolled back row by row.",
         ),
         _rule(
+            "truncate-cascade",
+            "error",
+            True,
+            "级联清空表",
+            "Truncate … CASCADE",
+            "级联清空表 {table}：所有通过外键引用它的表也会被一并清空。",
+            "Truncates {table} with CASCADE: every table with a foreign key to it is emptied too.",
+        ),
+        _rule(
             "drop-cascade",
             "error",
             True,
