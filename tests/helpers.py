@@ -277,10 +277,11 @@ class Flow:
             acceptance_wait_working_days=working_days,
         )
 
-    def policy_contract(self, code: str, name: str, **quota_rules) -> Contract:
-        """Another 2026 contract of vendor A: contract A's policy with these quota rules."""
+    def policy_contract(self, code: str, name: str, section: str = "quota", **rules) -> Contract:
+        """Another 2026 contract of vendor A: contract A's policy with these rules in
+        ``section`` (quota unless named)."""
         policy = copy.deepcopy(self.world.contract.policy or {})
-        policy.setdefault("quota", {}).update(quota_rules)
+        policy.setdefault(section, {}).update(rules)
         contract = Contract(
             code=code,
             name=name,

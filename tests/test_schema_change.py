@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections import Counter
-from datetime import date
 
 import pytest
 from helpers import CHANGE_SQL, ROLLBACK_SQL, Flow, creation_fields
@@ -53,21 +52,7 @@ def reasons(error: WorkflowError) -> list[str]:
 
 def contract_with(flow, **rules) -> Contract:
     """Another contract of vendor A whose schema_change policy has these rules."""
-    policy = copy.deepcopy(flow.world.contract.policy)
-    policy["schema_change"].update(rules)
-    contract = Contract(
-        code="C-SC",
-        name="Schema rules",
-        vendor_id=flow.world.contract.vendor_id,
-        start_date=date(2026, 1, 1),
-        end_date=date(2026, 12, 31),
-        policy_key=flow.world.contract.policy_key,
-        policy_hash=flow.world.contract.policy_hash,
-        policy=policy,
-    )
-    flow.db.add(contract)
-    flow.db.flush()
-    return contract
+    return flow.policy_contract("C-SC", "Schema rules", section="schema_change", **rules)
 
 
 def approved(flow, request, waive=()):

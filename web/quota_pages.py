@@ -16,6 +16,7 @@ from web import export
 from web.auth import current_actor, ensure_reads_requests
 from web.db import get_session
 from web.i18n import label, local_time
+from web.ui import visible_request
 from workflow import engine, queries
 from workflow.errors import NotFound, WorkflowError
 from workflow.localtime import hospital_today
@@ -195,12 +196,7 @@ def contract_quota_export(contract_id: int):
 @login_required
 def confirmation_sheet(request_id: int):
     """The printable written confirmation (需求确认单) with both confirmations and their hashes."""
-    try:
-        req = queries.get_request(get_session(), current_actor(), request_id)
-    except NotFound:
-        abort(404)
-    if req.kind != "requirement":
-        abort(404)
+    req = visible_request(request_id, "requirement")
     return render_template(
         "quota/confirmation.html", req=req, definition=engine.definition_for(req), label=label
     )

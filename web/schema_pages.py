@@ -16,6 +16,7 @@ from pygments.lexers import MySqlLexer, PostgresLexer, SqlLexer, TransactSqlLexe
 from web.auth import current_actor
 from web.db import get_session
 from web.i18n import label
+from web.ui import visible_request
 from workflow import engine, queries
 from workflow.canonical import content_hash
 from workflow.ddl import RULES
@@ -85,13 +86,7 @@ def highlighted(text: str, dialect: str) -> Markup:
 
 
 def _schema_change(request_id: int):
-    try:
-        req = queries.get_request(get_session(), current_actor(), request_id)
-    except NotFound:
-        abort(404)
-    if req.kind != "schema_change":
-        abort(404)
-    return req
+    return visible_request(request_id, "schema_change")
 
 
 def _revision(req, number: int | None):

@@ -176,11 +176,18 @@ def request_detail(request_id: int):
     return _render_request(req)
 
 
-def _visible(request_id: int):
+def visible_request(request_id: int, kind: str | None = None):
+    """The request if the signed-in user may see it (and it is of ``kind``); else aborts 404."""
     try:
-        return queries.get_request(get_session(), current_actor(), request_id)
+        req = queries.get_request(get_session(), current_actor(), request_id)
     except NotFound:
         abort(404)
+    if kind is not None and req.kind != kind:
+        abort(404)
+    return req
+
+
+_visible = visible_request
 
 
 @bp.post("/requests/<int(max=2147483647):request_id>/events/<event>")

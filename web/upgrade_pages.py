@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 from flask_login import login_required
 
-from web.auth import current_actor
-from web.db import get_session
 from web.i18n import label
-from workflow import engine, queries
+from web.ui import visible_request
+from workflow import engine
 from workflow.canonical import content_hash
-from workflow.errors import NotFound
 from workflow.upgrade_rules import signature_body, signed_documents
 
 bp = Blueprint("upgrade", __name__)
@@ -20,12 +18,7 @@ bp = Blueprint("upgrade", __name__)
 @login_required
 def signoff_sheet(request_id: int):
     """The sign-off sheet: system, versions, the signature, every signed document and hash."""
-    try:
-        req = queries.get_request(get_session(), current_actor(), request_id)
-    except NotFound:
-        abort(404)
-    if req.kind != "upgrade":
-        abort(404)
+    req = visible_request(request_id, "upgrade")
     signature = (req.data or {}).get("signature")
     intact = bool(signature) and (
         content_hash(signature_body(signature)) == signature.get("digest")
