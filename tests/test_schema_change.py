@@ -10,11 +10,10 @@ from collections import Counter
 import pytest
 from helpers import CHANGE_SQL, ROLLBACK_SQL, Flow, creation_fields
 from sqlalchemy import select
-from test_concurrency import N, outcome, race, sessions, stored
+from test_concurrency import N, fire_in_own_session, outcome, race, sessions, stored
 
-from models import Contract, Request, SchemaRevision, User
+from models import Contract, SchemaRevision
 from workflow.canonical import content_hash
-from workflow.engine import fire
 from workflow.errors import WorkflowError
 from workflow.schema_rules import approval_body, revisions_of, sql_sha256
 
@@ -351,26 +350,18 @@ def _committed(flow, db, request) -> tuple[int, int]:
     return request_id, version
 
 
-def _fire(app, request_id, event, username, fields, version, barrier, comment=""):
-    with sessions(app)() as session:
-        request = session.get(Request, request_id)
-        actor = session.scalar(select(User).where(User.username == username))
-        assert actor.roles
-        barrier.wait()
-        try:
-            fire(session, request, event, actor, dict(fields), version, comment=comment)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-    return "ok"
+def _fire(app, request_id, event, actor_id, fields, version, barrier):
+    """One person's click in its own session (test_concurrency's), loaded before the race."""
+    return fire_in_own_session(
+        app, request_id, event, actor_id, fields, "", version, barrier, load_first=True
+    )
 
 
 def test_two_dbas_approving_at_once_one_wins(pg_only, app, db, flow):
     request = schema_change(flow)
     flow.fire(request, "submit_for_review", "vendor_engineer")
+    dbas = [flow.user("it_dba").id, flow.user("it_dba2").id]
     request_id, version = _committed(flow, db, request)
-    dbas = ["it_dba", "it_dba2"]
     results = race(2, lambda i, b: _fire(app, request_id, "approve", dbas[i], {}, version, b))
     assert Counter(outcome(r) for r in results) == Counter({"ok": 1, "stale_version": 1})
     state, new_version, entries, problem = stored(app, request_id)
@@ -379,11 +370,10 @@ def test_two_dbas_approving_at_once_one_wins(pg_only, app, db, flow):
 
 def test_double_revise_writes_one_revision(pg_only, app, db, flow):
     request = schema_change(flow)
+    author = flow.user("vendor_engineer").id
     request_id, version = _committed(flow, db, request)
     edit = {"change_sql": CHANGE_SQL + "\n-- v2"}
-    results = race(
-        N, lambda i, b: _fire(app, request_id, "revise", "vendor_engineer", edit, version, b)
-    )
+    results = race(N, lambda i, b: _fire(app, request_id, "revise", author, edit, version, b))
     assert Counter(outcome(r) for r in results) == Counter({"ok": 1, "stale_version": N - 1})
     with sessions(app)() as session:
         numbers = session.scalars(

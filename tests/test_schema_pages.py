@@ -42,6 +42,13 @@ def version(client, request_id: int) -> int:
     return client.get(f"/api/v1/requests/{request_id}").get_json()["version"]
 
 
+def post_event(client, request_id: int, event: str, form_page: str = "", **form):
+    """Send an event's form as the page would: CSRF token of ``form_page``, current version."""
+    page = form_page or f"/requests/{request_id}"
+    data = {"csrf_token": csrf_token(client, page), "version": version(client, request_id)}
+    return client.post(f"/requests/{request_id}/events/{event}", data={**data, **form})
+
+
 def test_the_review_shows_each_finding_beside_its_statement(client, db, flow):
     request_id = under_review(flow, db)
     sign_in(client, "it_dba")
@@ -62,15 +69,14 @@ def test_waiving_on_the_review_page_returns_to_it(client, db, flow):
     request_id = under_review(flow, db)
     sign_in(client, "it_dba")
     review = f"/requests/{request_id}/review"
-    response = client.post(
-        f"/requests/{request_id}/events/waive",
-        data={
-            "csrf_token": csrf_token(client, review),
-            "version": version(client, request_id),
-            "finding": "2-drop-column",
-            "reason": "旧字段 2024 年起停用，已核对。",
-            "next": review + "#finding-2-drop-column",
-        },
+    response = post_event(
+        client,
+        request_id,
+        "waive",
+        review,
+        finding="2-drop-column",
+        reason="旧字段 2024 年起停用，已核对。",
+        next=review + "#finding-2-drop-column",
     )
     assert response.status_code == 302
     assert response.headers["Location"].endswith(review + "#finding-2-drop-column")
@@ -84,15 +90,14 @@ def test_waiving_on_the_review_page_returns_to_it(client, db, flow):
 def test_an_offsite_next_is_not_followed(client, db, flow):
     request_id = under_review(flow, db)
     sign_in(client, "it_dba")
-    response = client.post(
-        f"/requests/{request_id}/events/waive",
-        data={
-            "csrf_token": csrf_token(client, f"/requests/{request_id}/review"),
-            "version": version(client, request_id),
-            "finding": "2-drop-column",
-            "reason": "Checked.",
-            "next": "https://evil.example/",
-        },
+    response = post_event(
+        client,
+        request_id,
+        "waive",
+        f"/requests/{request_id}/review",
+        finding="2-drop-column",
+        reason="Checked.",
+        next="https://evil.example/",
     )
     assert "evil.example" not in response.headers["Location"]
 
@@ -100,15 +105,7 @@ def test_an_offsite_next_is_not_followed(client, db, flow):
 def test_approval_refused_on_the_page_names_the_unwaived_finding(client, db, flow):
     request_id = under_review(flow, db)
     sign_in(client, "it_dba")
-    page = f"/requests/{request_id}"
-    response = client.post(
-        f"{page}/events/approve",
-        data={
-            "csrf_token": csrf_token(client, page),
-            "version": version(client, request_id),
-            "password": PASSWORD,
-        },
-    )
+    response = post_event(client, request_id, "approve", password=PASSWORD)
     assert response.status_code == 422
     assert "2-drop-column" in response.get_data(as_text=True)
     assert "书面豁免" in response.get_data(as_text=True)
@@ -160,15 +157,7 @@ def test_the_download_is_the_exact_approved_bytes(client, db, flow):
 def test_the_review_sheet_carries_the_hashes_and_the_approval(client, db, flow):
     request_id = under_review(flow, db, change="ALTER TABLE patient ADD COLUMN note INT;")
     sign_in(client, "it_dba")
-    page = f"/requests/{request_id}"
-    client.post(
-        f"{page}/events/approve",
-        data={
-            "csrf_token": csrf_token(client, page),
-            "version": version(client, request_id),
-            "password": PASSWORD,
-        },
-    )
+    post_event(client, request_id, "approve", password=PASSWORD)
     html = client.get(f"/requests/{request_id}/review/sheet").get_data(as_text=True)
     digest = hashlib.sha256(b"ALTER TABLE patient ADD COLUMN note INT;").hexdigest()
     assert f'id="sheet-change-sha256">{digest}' in html
