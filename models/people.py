@@ -50,8 +50,10 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
+    # Loaded when first read (the acting user's roles, once per request), not with every User:
+    # a request's submitter and assignee are shown by name and need no roles.
     roles: Mapped[list[RoleAssignment]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="user", cascade="all, delete-orphan"
     )
 
     def role_names(self) -> set[str]:

@@ -27,10 +27,22 @@ class DefinitionVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(60))
     content_hash: Mapped[str] = mapped_column(String(64))
-    content: Mapped[dict] = mapped_column(JSONDoc)
-    source: Mapped[str] = mapped_column(Text)
+    # Deferred: every request loads its version row (key, hash) but the compiled definition is
+    # cached per process, so the document itself is read only the first time.
+    content: Mapped[dict] = mapped_column(JSONDoc, deferred=True)
+    source: Mapped[str] = mapped_column(Text, deferred=True)
     source_file: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# Title search helpers made by migration 0005 outside the mapped tables (pg_trgm index,
+# SQLite FTS5 table and its shadow tables): schema comparisons leave them alone.
+SEARCH_HELPERS = ("ix_requests_title_trgm", "requests_title_fts")
+
+
+def is_search_helper(name: str | None) -> bool:
+    """Whether a database object belongs to title search rather than to the mapped schema."""
+    return bool(name) and name.startswith(SEARCH_HELPERS)
 
 
 class Request(Base):
@@ -41,7 +53,8 @@ class Request(Base):
 
     __tablename__ = "requests"
     __table_args__ = (
-        Index("ix_requests_kind_state", "kind", "state"),
+        # id last: a filtered list reads one page in id order from the index and stops.
+        Index("ix_requests_kind_state", "kind", "state", "id"),
         Index("ix_requests_contract_created", "contract_id", "created_at"),
         Index("ix_requests_department_created", "department_id", "created_at"),
     )
@@ -64,7 +77,8 @@ class Request(Base):
 
     definition_version: Mapped[DefinitionVersion] = relationship(lazy="joined")
     contract = relationship("Contract", lazy="joined")
-    department = relationship("Department", lazy="joined")
+    # Loaded when shown (request pages, exports), not joined into every read of a request.
+    department = relationship("Department")
     system = relationship("System")
     submitter = relationship("User", foreign_keys=[submitter_id])
     assignee = relationship("User", foreign_keys=[assignee_id])

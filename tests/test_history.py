@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import sessionmaker
 
@@ -24,6 +26,7 @@ from workflow.errors import WorkflowError
 from workflow.history import (
     GENESIS,
     compute_hash,
+    entry_bytes,
     entry_payload,
     format_time,
     verify_all,
@@ -630,3 +633,61 @@ class TestTimeZones:
         assert entry.at == datetime(2026, 5, 1, 1, 30)
         assert entry_payload(entry)["at"] == "2026-05-01T01:30:00.000000"
         assert verify_all(db)[2] is None
+
+
+ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ANY_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+class TestEntryBytes:
+    """entry_bytes writes the canonical JSON out by hand for speed; it must never differ from
+    the documented formula, whatever the text, numbers or fields hold."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        prev=st.sampled_from([GENESIS, "a" * 64]),
+        request_id=st.integers(1, 2**31 - 1),
+        seq=st.integers(1, 10**6),
+        at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+        actor_id=st.none() | st.integers(1, 2**31 - 1),
+        actor=ANY_TEXT,
+        event=ANY_TEXT,
+        from_state=st.none() | ANY_TEXT,
+        to_state=ANY_TEXT,
+        fields=st.dictionaries(ANY_TEXT, JSON_VALUES, max_size=4),
+        comment=ANY_TEXT,
+        definition=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    )
+    def test_equals_the_documented_formula(
+        self,
+        prev,
+        request_id,
+        seq,
+        at,
+        actor_id,
+        actor,
+        event,
+        from_state,
+        to_state,
+        fields,
+        comment,
+        definition,
+    ):
+        entry = HistoryEntry(
+            request_id=request_id,
+            seq=seq,
+            at=at,
+            actor_id=actor_id,
+            actor_name=actor,
+            event=event,
+            from_state=from_state,
+            to_state=to_state,
+            fields=fields,
+            comment=comment,
+            definition_hash=definition,
+        )
+        assert entry_bytes(prev, entry) == prev.encode() + canonical_json(entry_payload(entry))

@@ -12,7 +12,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from models import ApiToken, Contract, Department, RoleAssignment, User, Vendor, utcnow
 from models.people import ROLES, VENDOR_ROLES
@@ -173,7 +173,16 @@ def user_for_token(session: Session, raw: str) -> User | None:
     """The active user a raw token belongs to, or None (unknown, revoked, inactive)."""
     if not raw or len(raw) > 200:
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(raw)))
+    # One round trip: the token, its user and the user's roles (every call needs all three).
+    token = (
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.token_sha256 == token_digest(raw))
+            .options(joinedload(ApiToken.user).joinedload(User.roles))
+        )
+        .unique()
+        .first()
+    )
     if token is None or token.revoked_at is not None:
         return None
     user = token.user

@@ -98,11 +98,24 @@ def field_for(spec: dict) -> fields.Field:
     return field
 
 
+# id(field_specs), partial → (field_specs, schema): specs belong to compiled definitions, which
+# live as long as the process; the specs object is kept so its id cannot be reused.
+_SCHEMAS: dict[tuple[int, bool], tuple[dict, Schema]] = {}
+
+
 def schema_for(field_specs: dict[str, dict], partial_ok: bool = False) -> Schema:
-    """A marshmallow schema (unknown keys refused) for a mapping of declared fields."""
+    """A marshmallow schema (unknown keys refused) for a mapping of declared fields, built once
+    per mapping: building one costs more than validating with it."""
+    key = (id(field_specs), partial_ok)
+    cached = _SCHEMAS.get(key)
+    if cached is not None and cached[0] is field_specs:
+        return cached[1]
     declared = {name: field_for(spec) for name, spec in field_specs.items()}
-    schema_cls = Schema.from_dict(declared, name="DefinitionFields")
-    return schema_cls(unknown=RAISE, partial=partial_ok)
+    schema = Schema.from_dict(declared, name="DefinitionFields")(unknown=RAISE, partial=partial_ok)
+    if len(_SCHEMAS) > 10_000:  # specs built on the fly (tests, checks) must not pile up
+        _SCHEMAS.clear()
+    _SCHEMAS[key] = (field_specs, schema)
+    return schema
 
 
 def validate_fields(field_specs: dict[str, dict], data: Any, partial_ok: bool = False) -> dict:

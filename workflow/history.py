@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+# The escaper json.dumps itself uses with ensure_ascii=False (its C version when available).
+from json.encoder import encode_basestring
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -48,8 +51,43 @@ def compute_hash(prev_hash: str, payload: dict) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
 
 
-def append_entry(
-    session: Session,
+def _string(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def _integer(value: int | None) -> str:
+    return "null" if value is None else str(value)
+
+
+def _time(at: datetime) -> str:
+    # Stored timestamps are naive UTC already; only aware ones need format_time's conversion.
+    return at.isoformat(timespec="microseconds") if at.tzinfo is None else format_time(at)
+
+
+def entry_bytes(prev_hash: str, entry) -> bytes:
+    """Exactly ``prev_hash + canonical_json(entry_payload(entry))``, written out key by key in
+    canonical order: ``audit verify`` rebuilds these bytes for every entry, and the general
+    sorted-keys encoder costs more than the hash itself. ``entry`` is a HistoryEntry or a row
+    with the same attributes."""
+    fields = entry.fields
+    return (
+        f'{prev_hash}{{"actor":{_string(entry.actor_name)},"actor_id":{_integer(entry.actor_id)},'
+        f'"at":"{_time(entry.at)}","comment":{encode_basestring(entry.comment or "")},'
+        f'"definition":{_string(entry.definition_hash)},"event":{_string(entry.event)},'
+        f'"fields":{canonical_json(fields).decode() if fields else "{}"},'
+        f'"from":{_string(entry.from_state)},"request_id":{_integer(entry.request_id)},'
+        f'"seq":{_integer(entry.seq)},"to":{_string(entry.to_state)}}}'
+    ).encode()
+
+
+def append_entry(session: Session, request: Request, **entry) -> HistoryEntry:
+    """Append the next link of the request's chain and move its head; only adds, never flushes."""
+    built = next_entry(request, **entry)
+    session.add(built)
+    return built
+
+
+def next_entry(
     request: Request,
     *,
     seq: int,
@@ -62,7 +100,7 @@ def append_entry(
     comment: str,
     definition_hash: str,
 ) -> HistoryEntry:
-    """Append the next link of the request's chain and move its head; only adds, never flushes."""
+    """The next link of the request's chain, not yet added to the session; moves the head."""
     entry = HistoryEntry(
         request_id=request.id,
         seq=seq,
@@ -77,9 +115,8 @@ def append_entry(
         definition_hash=definition_hash,
         prev_hash=request.head_hash or GENESIS,
     )
-    entry.entry_hash = compute_hash(entry.prev_hash, entry_payload(entry))
+    entry.entry_hash = hashlib.sha256(entry_bytes(entry.prev_hash, entry)).hexdigest()
     request.head_hash = entry.entry_hash
-    session.add(entry)
     return entry
 
 
@@ -113,6 +150,7 @@ class ChainProblem:
 
 def _verify_chain(request_id: int, version: int, head: str, entries: list) -> ChainProblem | None:
     prev = GENESIS
+    sha256 = hashlib.sha256
     for expected_seq, entry in enumerate(entries, start=1):
         if entry.seq != expected_seq:
             missing = "deleted or reordered" if entry.seq > expected_seq else "reordered"
@@ -129,7 +167,7 @@ def _verify_chain(request_id: int, version: int, head: str, entries: list) -> Ch
                 entry.id,
                 "does not chain from the entry before it (reordered or replaced)",
             )
-        if compute_hash(entry.prev_hash, entry_payload(entry)) != entry.entry_hash:
+        if sha256(entry_bytes(entry.prev_hash, entry)).hexdigest() != entry.entry_hash:
             return ChainProblem(
                 request_id, entry.seq, entry.id, "content does not match its hash (edited)"
             )
@@ -145,8 +183,27 @@ def _verify_chain(request_id: int, version: int, head: str, entries: list) -> Ch
     return None
 
 
+# What verification reads of each entry: plain rows, no ORM objects (a third of the cost).
+_VERIFIED_COLUMNS = (
+    HistoryEntry.id,
+    HistoryEntry.request_id,
+    HistoryEntry.seq,
+    HistoryEntry.at,
+    HistoryEntry.actor_id,
+    HistoryEntry.actor_name,
+    HistoryEntry.event,
+    HistoryEntry.from_state,
+    HistoryEntry.to_state,
+    HistoryEntry.fields,
+    HistoryEntry.comment,
+    HistoryEntry.definition_hash,
+    HistoryEntry.prev_hash,
+    HistoryEntry.entry_hash,
+)
+
+
 def iter_chain_problems(
-    session: Session, batch: int = 500
+    session: Session, batch: int = 2000
 ) -> Iterator[tuple[int, ChainProblem | None]]:
     """Verify every request's chain in id order; yields (entries checked, problem or None)."""
     last_id = 0
@@ -162,17 +219,17 @@ def iter_chain_problems(
         ids = [r.id for r in requests]
         by_request: dict[int, list] = {i: [] for i in ids}
         rows = session.execute(
-            select(HistoryEntry)
-            .where(HistoryEntry.request_id.in_(ids))
+            select(*_VERIFIED_COLUMNS)
+            .where(HistoryEntry.request_id.between(ids[0], ids[-1]))
             .order_by(HistoryEntry.request_id, HistoryEntry.id)
-            .execution_options(yield_per=2000)
-        ).scalars()
+        )
         for entry in rows:
-            by_request[entry.request_id].append(entry)
+            bucket = by_request.get(entry.request_id)
+            if bucket is not None:
+                bucket.append(entry)
         for r in requests:
             entries = by_request[r.id]
             yield len(entries), _verify_chain(r.id, r.version, r.head_hash, entries)
-        session.expunge_all()
         last_id = ids[-1]
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from workflow.quota import days_text, quota_policy
 
 ID_RANGE = validate.Range(min=1, max=2**31 - 1)  # PostgreSQL integer; larger ids never exist
+
+
+@functools.cache
+def shared(schema_class: type[Schema], many: bool = False) -> Schema:
+    """One instance per schema class, built once: building one deep-copies every declared field
+    (about half a millisecond for RequestOut), and load/dump keep no state on the instance."""
+    return schema_class(many=many)
 
 
 class Strict(Schema):
@@ -233,8 +242,13 @@ class RequestPageOut(Schema):
     items = fields.List(fields.Nested(RequestSummaryOut))
     page = fields.Integer()
     per_page = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
+    total = fields.Integer(metadata={"description": "matches, counted up to 1000; see total_exact"})
+    total_exact = fields.Boolean(
+        metadata={"description": "false: there are more than `total` matches"}
+    )
+    pages = fields.Integer(
+        metadata={"description": "when the total is not exact: at least one past a full page"}
+    )
 
 
 class HistoryEntryOut(Schema):

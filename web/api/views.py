@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, current_app, jsonify, request, send_file
 from flask_login import login_required
 from marshmallow import Schema, ValidationError
@@ -80,7 +78,7 @@ def request_data(req, with_events: bool = True) -> dict:
         "updated_at": req.updated_at,
     }
     if with_events:
-        data["attachments"] = [a for a in req.attachments if a.removed_at is None]
+        data["attachments"] = queries.live_attachments(get_session(), req)
         data["available_events"] = [
             {**o.to_dict(), "fields_": o.event.fields}
             for o in engine.available_events(get_session(), req, current_actor())
@@ -90,14 +88,14 @@ def request_data(req, with_events: bool = True) -> dict:
 
 def render_request(req) -> dict:
     """A request in its API form, with the actor's available events."""
-    return s.RequestOut().dump(request_data(req))
+    return s.shared(s.RequestOut).dump(request_data(req))
 
 
 @bp.get("/me")
 @login_required
 def me():
     """The caller and their roles."""
-    return jsonify(s.MeOut().dump(current_actor()))
+    return jsonify(s.shared(s.MeOut).dump(current_actor()))
 
 
 @bp.get("/definitions")
@@ -113,14 +111,14 @@ def get_definition(key: str):
     """One definition with its content and Mermaid diagram."""
     d = _catalog().get(key)
     return jsonify(
-        s.DefinitionOut().dump(
+        s.shared(s.DefinitionOut).dump(
             {**_definition_summary(d), "content": d.content, "mermaid": d.mermaid()}
         )
     )
 
 
 def _definition_summary(d) -> dict:
-    return s.DefinitionSummaryOut().dump(
+    return s.shared(s.DefinitionSummaryOut).dump(
         {
             "key": d.key,
             "title": d.title,
@@ -136,7 +134,9 @@ def _definition_summary(d) -> dict:
 def list_contracts():
     """Contracts the caller may see."""
     return jsonify(
-        s.ContractOut(many=True).dump(queries.visible_contracts(get_session(), current_actor()))
+        s.shared(s.ContractOut, many=True).dump(
+            queries.visible_contracts(get_session(), current_actor())
+        )
     )
 
 
@@ -147,7 +147,7 @@ def contract_quota(contract_id: int):
     session = get_session()
     contract = queries.get_contract(session, current_actor(), contract_id)
     view = quota_overview(session, contract, hospital_today(), with_entries=True)
-    return jsonify(s.QuotaOut().dump(view))
+    return jsonify(s.shared(s.QuotaOut).dump(view))
 
 
 @bp.get("/systems")
@@ -155,12 +155,12 @@ def contract_quota(contract_id: int):
 def list_systems():
     """Systems under the caller's contracts, with their releases and Z3 standing
     (``?stale=true``: only those older than their contract allows)."""
-    args = parse_args(s.SystemListQuery())
+    args = parse_args(s.shared(s.SystemListQuery))
     rows = []
     for system in queries.visible_systems(get_session(), current_actor()):
         status = system_status(system)
         if args.get("stale") is None or status.stale == args["stale"]:
-            rows.append({**s.SystemOut().dump(system), "status": status.as_data()})
+            rows.append({**s.shared(s.SystemOut).dump(system), "status": status.as_data()})
     return jsonify(rows)
 
 
@@ -168,7 +168,7 @@ def list_systems():
 @login_required
 def create_request():
     """Raise a new request."""
-    args = parse_json(s.RequestCreateIn())
+    args = parse_json(s.shared(s.RequestCreateIn))
     req = engine.create_request(
         get_session(),
         _catalog(),
@@ -188,16 +188,18 @@ def create_request():
 @login_required
 def list_requests():
     """A page of the requests the caller may see."""
-    args = parse_args(s.RequestListQuery())
-    items, total = queries.list_requests(get_session(), current_actor(), args)
+    args = parse_args(s.shared(s.RequestListQuery))
+    items, total, exact = queries.list_requests(get_session(), current_actor(), args)
+    page, per_page = args["page"], args["per_page"]
     return jsonify(
-        s.RequestPageOut().dump(
+        s.shared(s.RequestPageOut).dump(
             {
                 "items": [request_data(r, with_events=False) for r in items],
-                "page": args["page"],
-                "per_page": args["per_page"],
+                "page": page,
+                "per_page": per_page,
                 "total": total,
-                "pages": math.ceil(total / args["per_page"]) if total else 0,
+                "total_exact": exact,
+                "pages": queries.page_count(total, exact, page, per_page, len(items)),
             }
         )
     )
@@ -214,16 +216,16 @@ def get_request(request_id: int):
 @login_required
 def fire_event(request_id: int, event: str):
     """Fire an event at the version the caller saw."""
-    args = parse_json(s.EventIn())
+    args = parse_json(s.shared(s.EventIn))
     session = get_session()
-    req = queries.get_request(session, current_actor(), request_id)
+    actor = current_actor()
+    req = queries.get_request(session, actor, request_id)
     definition = engine.definition_for(req)
-    if event in definition.events and engine.may_fire(session, req, current_actor(), event):
+    step = definition.events.get(event)
+    if step is not None and step.reauthenticate and engine.may_fire(session, req, actor, event):
         # A browser session signs only after typing the password again (the sign-off page).
-        ensure_reauthenticated(definition.events[event], None)
-    engine.fire(
-        session, req, event, current_actor(), args["fields_"], args["version"], args["comment"]
-    )
+        ensure_reauthenticated(step, None)
+    engine.fire(session, req, event, actor, args["fields_"], args["version"], args["comment"])
     return jsonify(render_request(req))
 
 
@@ -234,7 +236,7 @@ def get_history(request_id: int):
     session = get_session()
     req = queries.get_request(session, current_actor(), request_id)
     return jsonify(
-        s.HistoryOut().dump(
+        s.shared(s.HistoryOut).dump(
             {
                 "request_id": req.id,
                 "head_hash": req.head_hash,
@@ -256,7 +258,7 @@ def _schema_change(request_id: int):
 def list_revisions(request_id: int):
     """Every revision of a schema change, oldest first, without the SQL text."""
     req = _schema_change(request_id)
-    return jsonify(s.RevisionSummaryOut(many=True).dump(revisions_of(get_session(), req)))
+    return jsonify(s.shared(s.RevisionSummaryOut, many=True).dump(revisions_of(get_session(), req)))
 
 
 @bp.get("/requests/<int(max=2147483647):request_id>/revisions/<int(max=100000):number>")
@@ -265,7 +267,7 @@ def get_revision(request_id: int, number: int):
     """One revision with its exact SQL and its analysis."""
     req = _schema_change(request_id)
     revision = revision_numbered(get_session(), req, number)
-    return jsonify(s.RevisionOut().dump(revision))
+    return jsonify(s.shared(s.RevisionOut).dump(revision))
 
 
 @bp.post("/requests/<int(max=2147483647):request_id>/attachments")
@@ -274,7 +276,7 @@ def add_attachment(request_id: int):
     """Attach a document (multipart: file, kind, optional version)."""
     upload = request.files.get("file")
     try:
-        args = s.AttachmentIn().load(request.form.to_dict())
+        args = s.shared(s.AttachmentIn).load(request.form.to_dict())
     except ValidationError as exc:
         raise InvalidInput("Some fields are not valid.", {"fields": exc.messages}) from exc
     if upload is None:
@@ -294,7 +296,7 @@ def add_attachment(request_id: int):
         max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
         expected_version=args.get("version"),
     )
-    return jsonify(s.AttachmentOut().dump(attachment)), 201
+    return jsonify(s.shared(s.AttachmentOut).dump(attachment)), 201
 
 
 @bp.get("/attachments/<int(max=2147483647):attachment_id>")
@@ -345,7 +347,7 @@ def _integrity_failed(attachment, exc: Exception):
 @login_required
 def remove_attachment(attachment_id: int):
     """Remove a document from its request (optional JSON body: the version the caller saw)."""
-    args = parse_json(s.AttachmentRemoveIn()) if request.get_data(cache=True) else {}
+    args = parse_json(s.shared(s.AttachmentRemoveIn)) if request.get_data(cache=True) else {}
     session = get_session()
     attachment = queries.get_attachment(session, current_actor(), attachment_id)
     req = attachment.request
