@@ -7,6 +7,13 @@ import os
 from alembic import context
 
 from models import Base
+from models.requests import is_search_helper
+
+
+def _mapped(obj, name, type_, reflected, compare_to) -> bool:
+    # Title search helpers (migration 0005) are not mapped; autogenerate must not drop them.
+    return not is_search_helper(name)
+
 
 config = context.config
 url = config.attributes.get("database_url") or os.environ.get("DATABASE_URL")
@@ -30,6 +37,7 @@ def run_migrations_online() -> None:
             target_metadata=Base.metadata,
             render_as_batch=True,
             compare_type=True,
+            include_object=_mapped,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -496,7 +496,14 @@ class TestRequests:
 
     def test_empty_list(self, api, world):
         page = api.get("/requests").get_json()
-        assert page == {"items": [], "page": 1, "per_page": 25, "total": 0, "pages": 0}
+        assert page == {
+            "items": [],
+            "page": 1,
+            "per_page": 25,
+            "total": 0,
+            "total_exact": True,
+            "pages": 0,
+        }
 
     def test_filters(self, api, world):
         first = api.create(title="Plain one")
@@ -540,6 +547,60 @@ class TestRequests:
         assert ids("\\") == [backslash["id"]]
         assert ids("patient") == sorted([underscore["id"], decoy["id"]])
         assert ids("%%") == []
+        # The pattern is written into the SQL as a quoted literal (see title_contains).
+        quoted = api.create(title="Dr O'Brien's ward printer")
+        assert ids("O'Brien's") == [quoted["id"]]
+        assert ids("'; DROP TABLE requests; --") == []
+        assert ids("printer") == [quoted["id"]]
+
+    def test_title_search_finds_chinese_words_of_any_length(self, api, world):
+        ward = api.create(title="心内科住院结算打印异常")
+        other = api.create(title="检验报告无法打开")
+
+        def ids(q):
+            return sorted(
+                i["id"] for i in api.get("/requests", query_string={"q": q}).get_json()["items"]
+            )
+
+        assert ids("住院结算") == [ward["id"]]  # trigram-indexed (three characters or more)
+        assert ids("结算") == [ward["id"]]  # shorter needles are scanned, with the same result
+        assert ids("报") == [other["id"]]
+        assert ids("住院报告") == []
+
+    def test_totals_are_counted_up_to_the_limit(self, api, world, monkeypatch):
+        from workflow import queries
+
+        monkeypatch.setattr(queries, "COUNT_LIMIT", 3)
+        for n in range(5):
+            api.create(title=f"Counted {n}")
+        first = api.get("/requests?per_page=2").get_json()
+        assert (first["total"], first["total_exact"], first["pages"]) == (3, False, 2)
+        # Past the counted part, paging goes on while pages are full.
+        third = api.get("/requests?per_page=2&page=3").get_json()
+        assert len(third["items"]) == 1 and third["pages"] == 2
+        second = api.get("/requests?per_page=2&page=2").get_json()
+        assert len(second["items"]) == 2 and second["pages"] == 3
+        exact = api.get("/requests?per_page=2&q=Counted 4").get_json()
+        assert (exact["total"], exact["total_exact"], exact["pages"]) == (1, True, 1)
+
+    def test_title_search_is_served_by_the_trigram_index(self, engine):
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                plan = conn.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT rowid FROM requests_title_fts "
+                        "WHERE title LIKE '%住院结算%'"
+                    )
+                ).all()
+                assert any("VIRTUAL TABLE INDEX 0:L" in row[-1] for row in plan), plan
+            else:
+                conn.execute(text("SET LOCAL enable_seqscan = off"))
+                plan = conn.execute(
+                    text("EXPLAIN SELECT id FROM requests WHERE title ILIKE '%住院结算%'")
+                ).scalars()
+                assert any("ix_requests_title_trgm" in line for line in plan)
 
     def test_history_chains_hashes(self, api, submitted):
         api.fire_ok(submitted, "triage", "it_staff", {"priority": "low"})

@@ -6,7 +6,6 @@ operation → render. Every error re-renders the page with the messages and chan
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 from flask import (
@@ -91,13 +90,15 @@ def request_list():
     session, actor = get_session(), current_actor()
     ensure_reads_requests()
     filters = list_filters(request.args)
-    items, total = queries.list_requests(session, actor, filters)
+    items, total, exact = queries.list_requests(session, actor, filters)
+    page, per_page = filters["page"], filters["per_page"]
     return render_template(
         "requests/list.html",
         items=items,
         total=total,
+        total_exact=exact,
         filters=filters,
-        pages=math.ceil(total / filters["per_page"]) if total else 0,
+        pages=queries.page_count(total, exact, page, per_page, len(items)),
         catalog=_catalog(),
         contracts=queries.visible_contracts(session, actor),
         systems=queries.visible_systems(session, actor),
