@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint check clean translations browser
+.PHONY: run test lint check clean translations browser bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ browser:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		  chromium fonts-noto-cjk >/dev/null; }
 	@chromium --version
+
+## bench: generate the benchmark databases that are missing and run every benchmark (docs/BENCHMARKS.md)
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis
