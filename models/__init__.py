@@ -7,6 +7,7 @@ from models.quota import QuotaEntry, QuotaPeriod
 from models.requests import Attachment, DefinitionVersion, HistoryEntry, Request
 from models.schema_changes import SchemaRevision
 from models.security import SecurityEvent
+from models.sla import CalendarOverride, Notification, SlaAlert
 from models.systems import Release, System
 
 __all__ = [
@@ -14,11 +15,13 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "Base",
+    "CalendarOverride",
     "as_naive_utc",
     "Contract",
     "DefinitionVersion",
     "Department",
     "HistoryEntry",
+    "Notification",
     "QuotaEntry",
     "QuotaPeriod",
     "Release",
@@ -26,6 +29,7 @@ __all__ = [
     "RoleAssignment",
     "SchemaRevision",
     "SecurityEvent",
+    "SlaAlert",
     "System",
     "User",
     "Vendor",

@@ -43,9 +43,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from web import (
         admin,
         auth,
+        calendar_pages,
         db,
         errors_html,
         i18n,
+        notifications,
         pages,
         quota_pages,
         schema_pages,
@@ -73,6 +75,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     quota_pages.init_app(app)
     upgrade_pages.init_app(app)
     schema_pages.init_app(app)
+    calendar_pages.init_app(app)
+    notifications.init_app(app)
     errors_html.register(app)
     app.after_request(_security_headers)
 

@@ -36,15 +36,22 @@ def is_provisional(year: int) -> bool:
 
 
 class WorkingCalendar:
-    """Working days on the statutory calendar, with per-date overrides (``date → is working``)."""
+    """Working days on the statutory calendar, with per-date overrides (``date → is working``).
 
-    def __init__(self, overrides: Mapping[date, bool] | None = None):
+    With ``statutory=False`` (a policy's ``workdays: weekdays``) Monday to Friday work and the
+    statutory holidays and make-up days are ignored; overrides still win.
+    """
+
+    def __init__(self, overrides: Mapping[date, bool] | None = None, statutory: bool = True):
         self.overrides = dict(overrides or {})
+        self.statutory = statutory
 
     def is_working_day(self, day: date) -> bool:
         """True on a working day: overrides first, then make-up days, weekends and holidays."""
         if day in self.overrides:
             return self.overrides[day]
+        if not self.statutory:
+            return day.weekday() < 5
         off, worked = _statutory(day.year)
         if day in worked:
             return True

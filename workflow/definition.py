@@ -18,6 +18,7 @@ from transitions import Machine
 from models.people import ADMIN_ROLES, ROLES
 from workflow.canonical import canonical_json, content_hash
 from workflow.fields import FIELD_TYPES, REFERENCE_TYPES
+from workflow.policy import TARGET_NAMES
 from workflow.registry import EFFECTS, GUARDS, Callable_, load_builtins
 from workflow.yamlsource import (
     DefinitionError,
@@ -167,6 +168,10 @@ class EventSpec(Schema):
     help = fields.Nested(Label)
     # In the browser, the step needs the password typed again within the last minutes (signing).
     reauthenticate = fields.Boolean(load_default=False)
+    # Service-level targets this event meets for good (``acknowledge`` stops ``response``).
+    stops_clocks = fields.List(
+        fields.String(validate=validate.OneOf(TARGET_NAMES)), load_default=list
+    )
 
 
 class DocumentChangesSpec(Schema):
@@ -246,6 +251,7 @@ class EventDef:
     fields: dict[str, dict]
     comment_required: bool = False
     reauthenticate: bool = False
+    stops_clocks: tuple[str, ...] = ()
 
     def possible_targets(self, source: str) -> list[str]:
         """Every state this event can lead to from ``source``."""
@@ -469,6 +475,7 @@ def _check_and_compile(spec: dict, raw: Any, file: str, source: str, content: di
             fields=ev["fields_"],
             comment_required=ev["comment"] == "required",
             reauthenticate=ev["reauthenticate"],
+            stops_clocks=tuple(dict.fromkeys(ev["stops_clocks"])),
         )
 
     changes = spec.get("document_changes")

@@ -95,7 +95,14 @@ def effect(name: str, params: dict | None = None):
 
 def load_builtins() -> None:
     """Import the modules that register the built-in guards and effects."""
-    from workflow import effects, guards, quota_rules, schema_rules, upgrade_rules  # noqa: F401
+    from workflow import (  # noqa: F401
+        effects,
+        guards,
+        quota_rules,
+        schema_rules,
+        sla_rules,
+        upgrade_rules,
+    )
 
 
 __all__ = ["EFFECTS", "GUARDS", "FireContext", "Refusal", "ValidationError", "effect", "guard"]

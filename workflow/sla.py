@@ -1,0 +1,304 @@
+"""Service-level clocks of a fault ticket, computed from its history (DOMAIN §4; docs/SLA.md).
+
+Nothing here is stored: every deadline, warning and breach is worked out on read from the
+contract's SLA table, the contract's calendar and the request's history, so it is right even
+when no job has run. ``changeflow sla sweep`` (``workflow.sla_sweep``) only records what this
+module finds, to notify people once.
+
+The rules, per target of the ticket's level (response, on site, temporary recovery, resolution):
+
+* the clock starts at the report (the request's creation); a report outside business hours
+  uses the level's ``outside_hours_targets`` where the table has them (D3);
+* it counts only while the ticket is in a state whose ``clock`` is ``runs``: time in
+  ``waiting_hospital`` (``paused``) or ``resolved`` (``stopped``) does not count;
+* it stops for good at the first event that lists it in ``stops_clocks`` (``acknowledge``
+  stops ``response``); a target without such an event is finished while the ticket is in a
+  ``stopped`` state, and runs on when a reopen takes it back to a running one;
+* the level is the ticket's *current* severity: changing it recomputes every deadline from the
+  report time, as if the new level had been given at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import CalendarOverride, HistoryEntry, Request
+from workflow.business_calendar import WorkingCalendar, is_provisional
+from workflow.business_time import ZERO, BusinessClock, WallClock, day_intervals
+from workflow.definition import Definition
+
+WARNING_SHARE = 0.75
+UNIT_MINUTES = {"minutes": 1, "hours": 60}
+
+
+def load_overrides(session: Session) -> dict[date, bool]:
+    """Every calendar override as ``date → is working``."""
+    return dict(session.execute(select(CalendarOverride.day, CalendarOverride.working)).all())
+
+
+@dataclass(frozen=True)
+class Moment:
+    """What the clocks need of one history entry."""
+
+    at: datetime
+    event: str
+    to_state: str
+
+
+class ContractClocks:
+    """The 7×24 clock and the business clock of one contract's policy."""
+
+    def __init__(self, policy: dict, overrides: Mapping[date, bool]):
+        calendar_spec = policy.get("calendar") or {}
+        self.timezone = ZoneInfo(policy.get("timezone") or "Asia/Shanghai")
+        calendar = WorkingCalendar(
+            overrides, statutory=calendar_spec.get("workdays", "statutory") == "statutory"
+        )
+        hours = calendar_spec.get("business_hours")
+        self.wall = WallClock()
+        self.business = (
+            BusinessClock(calendar, day_intervals(hours), self.timezone) if hours else None
+        )
+        self.statutory = calendar.statutory
+
+    def clock(self, kind: str):
+        """The clock a target runs on (``7x24`` or ``business_hours``)."""
+        if kind == "business_hours" and self.business is not None:
+            return self.business
+        return self.wall
+
+    def inside_hours(self, at: datetime) -> bool:
+        """Whether a report at ``at`` falls inside business hours (always, without hours)."""
+        return self.business is None or self.business.is_open(at)
+
+    def budget(self, target: dict) -> timedelta:
+        """A target's amount as clock time (working days are business days' worth of hours)."""
+        amount = float(target["amount"])
+        if target["unit"] == "working_days":
+            business = self.business
+            return business.day_length * amount if business else timedelta(days=amount)
+        return timedelta(minutes=amount * UNIT_MINUTES[target["unit"]])
+
+
+class ClockCache:
+    """Contract clocks built once per contract and overrides read once, for a page of tickets."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._overrides: dict[date, bool] | None = None
+        self._clocks: dict[int, ContractClocks] = {}
+
+    def for_contract(self, contract) -> ContractClocks:
+        """The clocks of ``contract`` (reads the overrides on first use)."""
+        if self._overrides is None:
+            self._overrides = load_overrides(self.session)
+        found = self._clocks.get(contract.id)
+        if found is None:
+            found = self._clocks[contract.id] = ContractClocks(contract.policy, self._overrides)
+        return found
+
+
+@dataclass
+class TargetStatus:
+    """One target of one ticket, as it stands at ``now``."""
+
+    name: str
+    amount: str
+    unit: str
+    clock: str
+    outside_hours: bool
+    budget: timedelta
+    used: timedelta
+    due_at: datetime | None  # None while paused before the deadline
+    warn_at: datetime | None
+    finished_at: datetime | None
+    state: str  # running, paused, met, missed
+    provisional: bool
+
+    @property
+    def remaining(self) -> timedelta:
+        """Clock time left (negative once breached)."""
+        return self.budget - self.used
+
+    @property
+    def share(self) -> float:
+        """The share of the target used, 0.0 … (above 1.0 once breached)."""
+        return self.used / self.budget if self.budget > ZERO else 1.0
+
+    @property
+    def breached(self) -> bool:
+        """Whether the target was or is missed."""
+        return self.used > self.budget
+
+    @property
+    def warning(self) -> bool:
+        """Whether at least 75 % is used and the target is not done yet."""
+        return self.state in ("running", "paused") and self.share >= WARNING_SHARE
+
+    @property
+    def open(self) -> bool:
+        """Whether the clock can still move (running or paused)."""
+        return self.state in ("running", "paused")
+
+
+@dataclass
+class SlaStatus:
+    """Every target of one ticket; ``level`` is None when its severity is not in the table."""
+
+    level: dict | None
+    targets: list[TargetStatus]
+    reported_at: datetime
+    outside_hours: bool
+
+    @property
+    def provisional(self) -> bool:
+        """Whether some deadline rests on a year whose official schedule is not published yet."""
+        return any(t.provisional for t in self.targets)
+
+    @property
+    def next_open(self) -> TargetStatus | None:
+        """The open target due first (what a countdown shows)."""
+        open_targets = [t for t in self.targets if t.open]
+        return min(open_targets, key=lambda t: t.remaining, default=None)
+
+
+def _segments(
+    moments: list[Moment], definition: Definition, stop_events: set[str], now: datetime
+) -> tuple[list[tuple[datetime, datetime | None]], datetime | None, str]:
+    """The stretches during which one target's clock runs, when it finished, and its phase.
+
+    The phase is ``running``, ``paused`` or ``finished``.
+    """
+    segments: list[tuple[datetime, datetime | None]] = []
+    state, entered = None, None
+    open_since: datetime | None = None
+    for moment in moments:
+        if moment.at > now:
+            break
+        if moment.event in stop_events:
+            if open_since is not None:
+                segments.append((open_since, moment.at))
+            return segments, moment.at, "finished"
+        if moment.to_state != state:
+            state, entered = moment.to_state, moment.at
+            runs = definition.states[state].get("clock", "runs") == "runs"
+            if runs and open_since is None:
+                open_since = moment.at
+            elif not runs and open_since is not None:
+                segments.append((open_since, moment.at))
+                open_since = None
+    if open_since is not None:
+        segments.append((open_since, None))
+        return segments, None, "running"
+    clock = definition.states[state].get("clock", "runs") if state else "runs"
+    return (
+        segments,
+        (entered if clock == "stopped" else None),
+        ("finished" if clock == "stopped" else "paused"),
+    )
+
+
+def _used(segments, clock, until: datetime) -> timedelta:
+    return sum((clock.elapsed(begin, min(end or until, until)) for begin, end in segments), ZERO)
+
+
+def _due(segments, clock, budget: timedelta) -> datetime | None:
+    """When ``budget`` of running clock time is used up; None if the known stretches end first."""
+    left = budget
+    for begin, end in segments:
+        if end is None:
+            return clock.add(begin, left)
+        length = clock.elapsed(begin, end)
+        if left <= length:
+            return clock.add(begin, left)
+        left -= length
+    return None
+
+
+def level_of(policy: dict, severity: str | None) -> dict | None:
+    """The SLA table's level with key ``severity``, or None."""
+    sla = policy.get("sla") or {}
+    return next((lvl for lvl in sla.get("levels") or [] if lvl["key"] == severity), None)
+
+
+def evaluate(
+    request: Request,
+    definition: Definition,
+    moments: list[Moment],
+    clocks: ContractClocks,
+    now: datetime,
+) -> SlaStatus | None:
+    """The service-level status of a ticket at ``now``; None when its contract has no SLA."""
+    policy = request.contract.policy
+    if not policy.get("sla"):
+        return None
+    reported_at = moments[0].at if moments else request.created_at
+    outside = not clocks.inside_hours(reported_at)
+    level = level_of(policy, (request.data or {}).get("severity"))
+    status = SlaStatus(level=level, targets=[], reported_at=reported_at, outside_hours=outside)
+    if level is None:
+        return status
+    targets = dict(level["targets"])
+    swapped = set()
+    if outside:
+        for name, target in (level.get("outside_hours_targets") or {}).items():
+            targets[name] = target
+            swapped.add(name)
+    for name, target in targets.items():
+        stop_events = {e.name for e in definition.events.values() if name in e.stops_clocks}
+        clock = clocks.clock(
+            target["clock"] if target["unit"] != "working_days" else "business_hours"
+        )
+        budget = clocks.budget(target)
+        segments, finished_at, phase = _segments(moments, definition, stop_events, now)
+        until = finished_at or now
+        used = _used(segments, clock, until)
+        due_at = _due(segments, clock, budget)
+        if due_at is None and phase == "finished" and segments:
+            # Met before the deadline: the deadline as it stood when the clock stopped.
+            due_at = clock.add(segments[-1][1] or until, budget - used)
+        state = {"running": "running", "paused": "paused"}.get(phase) or (
+            "missed" if used > budget else "met"
+        )
+        years = {reported_at.year} | ({due_at.year} if due_at else set())
+        status.targets.append(
+            TargetStatus(
+                name=name,
+                amount=str(target["amount"]),
+                unit=target["unit"],
+                clock=clock.kind,
+                outside_hours=name in swapped,
+                budget=budget,
+                used=used,
+                due_at=due_at,
+                warn_at=_due(segments, clock, budget * WARNING_SHARE),
+                finished_at=finished_at,
+                state=state,
+                provisional=clock is clocks.business
+                and clocks.statutory
+                and any(is_provisional(y) for y in years),
+            )
+        )
+    return status
+
+
+def moments_of(session: Session, request_ids: Iterable[int]) -> dict[int, list[Moment]]:
+    """The clock-relevant part of the history of several requests, in order, in one query."""
+    ids = list(request_ids)
+    found: dict[int, list[Moment]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = session.execute(
+        select(HistoryEntry.request_id, HistoryEntry.at, HistoryEntry.event, HistoryEntry.to_state)
+        .where(HistoryEntry.request_id.in_(ids))
+        .order_by(HistoryEntry.request_id, HistoryEntry.seq)
+    )
+    for request_id, at, event, to_state in rows:
+        found[request_id].append(Moment(at, event, to_state))
+    return found
