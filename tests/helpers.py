@@ -123,6 +123,8 @@ EVENT_INPUT: dict[str, dict[str, tuple[dict, str]]] = {
     "incident": {
         "acknowledge": ({}, ""),
         "start_work": ({}, ""),
+        "arrive_on_site": ({}, ""),
+        "restore_service": ({}, "Switched the ward to the standby server."),
         "wait_for_hospital": ({}, "Waiting for the ward to reproduce it."),
         "resume": ({}, ""),
         "resolve": ({"resolution": "Restarted the print service.", "root_cause": "Spooler"}, ""),
@@ -307,6 +309,7 @@ class Flow:
         fields: dict | None = None,
         title: str | None = None,
         catalog=None,
+        now=None,
     ) -> Request:
         """Create a request of ``kind`` as ``creator`` (the kind's default raiser)."""
         actor = self.user(creator or DEFAULT_CREATOR[kind])
@@ -327,6 +330,7 @@ class Flow:
             title=title or f"Test {kind}",
             description="Created by the test suite.",
             fields=creation_fields(kind) if fields is None else fields,
+            now=now,
         )
 
     def _system_for(self, contract: Contract):

@@ -726,6 +726,15 @@ INCIDENT = [
     ok("acknowledged", "start_work", "it_staff", "in_progress"),
     no("acknowledged", "start_work", "dept_user", "forbidden"),
     no("reported", "start_work", "vendor_engineer", "invalid_transition"),
+    # arrive_on_site: stays put, stops the on-site clock
+    ok("acknowledged", "arrive_on_site", "vendor_engineer", "acknowledged"),
+    ok("in_progress", "arrive_on_site", "it_staff", "in_progress"),
+    no("in_progress", "arrive_on_site", "dept_user", "forbidden"),
+    no("reported", "arrive_on_site", "vendor_engineer", "invalid_transition"),
+    # restore_service: temporary recovery (Q2), comment required
+    ok("in_progress", "restore_service", "vendor_engineer", "in_progress"),
+    no("in_progress", "restore_service", "vendor_engineer", "invalid_input", comment=""),
+    no("acknowledged", "restore_service", "vendor_engineer", "invalid_transition"),
     # wait_for_hospital: in_progress → waiting_hospital (clock paused), comment required
     ok("in_progress", "wait_for_hospital", "vendor_engineer", "waiting_hospital"),
     no("in_progress", "wait_for_hospital", "vendor_engineer", "invalid_input", comment=""),
@@ -744,7 +753,8 @@ INCIDENT = [
     no("waiting_hospital", "resolve", "vendor_engineer", "invalid_transition"),
     # confirm_fixed: resolved → closed, only the hospital (X2)
     ok("resolved", "confirm_fixed", "dept_user", "closed"),
-    ok("resolved", "confirm_fixed", "it_staff", "closed", fields={}),
+    ok("resolved", "confirm_fixed", "it_staff", "closed", fields={"satisfaction": 0}),
+    no("resolved", "confirm_fixed", "dept_user", "invalid_input", fields={}),  # X4 rating
     no("resolved", "confirm_fixed", "dept_user", "invalid_input", fields={"satisfaction": 101}),
     no("resolved", "confirm_fixed", "dept_user", "invalid_input", fields={"satisfaction": "high"}),
     no("resolved", "confirm_fixed", "vendor_engineer", "forbidden"),
@@ -762,6 +772,7 @@ INCIDENT = [
     ok("in_progress", "change_severity", "it_staff", "in_progress"),
     ok("waiting_hospital", "change_severity", "it_staff", "waiting_hospital"),
     no("reported", "change_severity", "it_staff", "invalid_input", fields={}),
+    no("reported", "change_severity", "it_staff", "guard_failed", fields={"severity": "L9"}),
     no("reported", "change_severity", "it_staff", "invalid_input", comment=""),
     no("reported", "change_severity", "dept_user", "forbidden"),
     no("reported", "change_severity", "vendor_manager", "forbidden"),

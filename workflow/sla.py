@@ -302,3 +302,72 @@ def moments_of(session: Session, request_ids: Iterable[int]) -> dict[int, list[M
     for request_id, at, event, to_state in rows:
         found[request_id].append(Moment(at, event, to_state))
     return found
+
+
+def has_clocks(definition: Definition) -> bool:
+    """Whether a definition's requests carry service-level clocks (some event stops one)."""
+    return any(event.stops_clocks for event in definition.events.values())
+
+
+def statuses_for(
+    session: Session, requests: Iterable[Request], now: datetime
+) -> dict[int, SlaStatus]:
+    """The SLA status of every request among ``requests`` that has clocks, keyed by id.
+
+    One history query for all of them; contract clocks and overrides are read once.
+    """
+    from workflow.engine import definition_for  # the engine imports this module's users
+
+    timed = [(r, definition_for(r)) for r in requests]
+    timed = [(r, d) for r, d in timed if has_clocks(d)]
+    if not timed:
+        return {}
+    moments = moments_of(session, [r.id for r, _ in timed])
+    cache = ClockCache(session)
+    found = {}
+    for request, definition in timed:
+        status = evaluate(
+            request, definition, moments[request.id], cache.for_contract(request.contract), now
+        )
+        if status is not None:
+            found[request.id] = status
+    return found
+
+
+def _minutes(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 60, 1)
+
+
+def sla_data(status: SlaStatus, request: Request) -> dict:
+    """A ticket's SLA status as plain data (API and pages); minutes are clock minutes."""
+    data = request.data or {}
+    return {
+        "level": status.level["key"] if status.level else (data.get("severity") or None),
+        "level_label": status.level["label"] if status.level else None,
+        "known_level": status.level is not None,
+        "reported_at": status.reported_at,
+        "outside_hours": status.outside_hours,
+        "provisional": status.provisional,
+        "recurring": bool(data.get("recurring")),
+        "reopen_count": int(data.get("reopen_count") or 0),
+        "targets": [
+            {
+                "name": t.name,
+                "amount": t.amount,
+                "unit": t.unit,
+                "clock": t.clock,
+                "outside_hours": t.outside_hours,
+                "state": t.state,
+                "due_at": t.due_at,
+                "warn_at": t.warn_at,
+                "finished_at": t.finished_at,
+                "budget_minutes": _minutes(t.budget),
+                "used_minutes": _minutes(t.used),
+                "remaining_minutes": _minutes(t.remaining),
+                "share": round(t.share, 3),
+                "warning": t.warning,
+                "breached": t.breached,
+            }
+            for t in status.targets
+        ],
+    }

@@ -213,6 +213,72 @@ class EventOptionOut(Schema):
     comment_required = fields.Boolean()
 
 
+class SlaTargetOut(Schema):
+    name = fields.String(
+        metadata={"description": "response, on_site, temporary_recovery, resolution"}
+    )
+    amount = fields.String()
+    unit = fields.String()
+    clock = fields.String(metadata={"description": "7x24 or business_hours"})
+    outside_hours = fields.Boolean(metadata={"description": "taken from the outside-hours table"})
+    state = fields.String(metadata={"description": "running, paused, met or missed"})
+    due_at = fields.DateTime(allow_none=True, metadata={"description": "null while paused"})
+    warn_at = fields.DateTime(allow_none=True, metadata={"description": "75 % of the target"})
+    finished_at = fields.DateTime(allow_none=True)
+    budget_minutes = fields.Float()
+    used_minutes = fields.Float()
+    remaining_minutes = fields.Float(metadata={"description": "negative once breached"})
+    share = fields.Float()
+    warning = fields.Boolean()
+    breached = fields.Boolean()
+
+
+class SlaOut(Schema):
+    level = fields.String(allow_none=True)
+    level_label = fields.Nested(LabelOut, allow_none=True)
+    known_level = fields.Boolean()
+    reported_at = fields.DateTime()
+    outside_hours = fields.Boolean(metadata={"description": "reported outside business hours"})
+    provisional = fields.Boolean(
+        metadata={"description": "a deadline lies in a year whose official schedule is unknown"}
+    )
+    recurring = fields.Boolean(metadata={"description": "reopened within the window (Q3)"})
+    reopen_count = fields.Integer()
+    targets = fields.List(fields.Nested(SlaTargetOut))
+
+
+class ServiceLevelsQuery(Strict):
+    quarter = fields.String(required=True, metadata={"description": "e.g. 2026Q4"})
+
+
+class KpiOut(Schema):
+    min = fields.Float(allow_none=True)
+    met = fields.Boolean(allow_none=True)
+
+
+class ServiceLevelsOut(Schema):
+    contract_id = fields.Integer()
+    quarter = fields.String()
+    from_ = fields.Date(data_key="from")
+    to = fields.Date(metadata={"description": "exclusive"})
+    timezone = fields.String()
+    provisional = fields.Boolean()
+    reported = fields.Integer(
+        metadata={"description": "tickets reported in the quarter, not cancelled"}
+    )
+    resolved = fields.Integer()
+    on_time = fields.Integer(metadata={"description": "resolved without any missed target"})
+    open = fields.Integer()
+    recurring = fields.Integer()
+    rated = fields.Integer()
+    resolution_rate = fields.Float(allow_none=True, metadata={"description": "percent"})
+    on_time_rate = fields.Float(allow_none=True, metadata={"description": "percent of resolved"})
+    satisfaction = fields.Float(allow_none=True, metadata={"description": "mean rating 0-100"})
+    breaches = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_level = fields.Dict(keys=fields.String(), values=fields.Integer())
+    targets = fields.Dict(keys=fields.String(), values=fields.Nested(KpiOut))
+
+
 class RequestSummaryOut(Schema):
     id = fields.Integer()
     kind = fields.String()
@@ -231,6 +297,7 @@ class RequestSummaryOut(Schema):
     fields_ = fields.Dict(data_key="fields")
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    sla = fields.Nested(SlaOut, allow_none=True, metadata={"description": "fault tickets only"})
 
 
 class RequestOut(RequestSummaryOut):

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from flask_login import login_required
 from marshmallow import Schema, ValidationError
 
-from models import User
+from models import User, utcnow
 from web.api import schemas as s
 from web.auth import current_actor, ensure_reauthenticated
 from web.db import get_session
@@ -17,6 +17,8 @@ from workflow.localtime import hospital_today
 from workflow.quota import quota_overview
 from workflow.schema_rules import revision_numbered, revisions_of
 from workflow.security_log import ATTACHMENT_INTEGRITY_FAILED, record_security_event
+from workflow.service_levels import quarter_report
+from workflow.sla import sla_data, statuses_for
 from workflow.systems import system_status
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -54,8 +56,9 @@ def parse_args(schema: Schema) -> dict:
         ) from exc
 
 
-def request_data(req, with_events: bool = True) -> dict:
-    """A request as plain data for RequestOut / RequestSummaryOut."""
+def request_data(req, with_events: bool = True, sla=None) -> dict:
+    """A request as plain data for RequestOut / RequestSummaryOut (``sla``: its SlaStatus, looked
+    up here when not given)."""
     definition = engine.definition_for(req)
     state = definition.states.get(req.state, {})
     data = {
@@ -77,6 +80,9 @@ def request_data(req, with_events: bool = True) -> dict:
         "created_at": req.created_at,
         "updated_at": req.updated_at,
     }
+    if sla is None and with_events:
+        sla = statuses_for(get_session(), [req], utcnow()).get(req.id)
+    data["sla"] = sla_data(sla, req) if sla is not None else None
     if with_events:
         data["attachments"] = queries.live_attachments(get_session(), req)
         data["available_events"] = [
@@ -150,6 +156,18 @@ def contract_quota(contract_id: int):
     return jsonify(s.shared(s.QuotaOut).dump(view))
 
 
+@bp.get("/contracts/<int(max=2147483647):contract_id>/service-levels")
+@login_required
+def contract_service_levels(contract_id: int):
+    """The contract's service-level figures for one quarter (X4): resolution rate, on-time rate,
+    average satisfaction, breaches per target."""
+    args = parse_args(s.shared(s.ServiceLevelsQuery))
+    session = get_session()
+    contract = queries.get_contract(session, current_actor(), contract_id)
+    report = quarter_report(session, contract, args["quarter"], utcnow())
+    return jsonify(s.shared(s.ServiceLevelsOut).dump({**report, "from_": report["from"]}))
+
+
 @bp.get("/systems")
 @login_required
 def list_systems():
@@ -189,12 +207,14 @@ def create_request():
 def list_requests():
     """A page of the requests the caller may see."""
     args = parse_args(s.shared(s.RequestListQuery))
-    items, total, exact = queries.list_requests(get_session(), current_actor(), args)
+    session = get_session()
+    items, total, exact = queries.list_requests(session, current_actor(), args)
     page, per_page = args["page"], args["per_page"]
+    clocks = statuses_for(session, items, utcnow())
     return jsonify(
         s.shared(s.RequestPageOut).dump(
             {
-                "items": [request_data(r, with_events=False) for r in items],
+                "items": [request_data(r, False, clocks.get(r.id)) for r in items],
                 "page": page,
                 "per_page": per_page,
                 "total": total,

@@ -1,0 +1,237 @@
+"""Fault tickets through the engine and the API: severity checked against the SLA table, the
+clocks in the request document, recurring reopens (Q3) and the quarter's figures (X4)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Request
+from tests.helpers import Flow, creation_fields
+
+# Monday 2026-11-02 10:00 in Beijing: a working day, inside business hours.
+REPORTED = datetime(2026, 11, 2, 2, 0)
+
+
+@pytest.fixture
+def flow(app, db, catalog, world):
+    return Flow(app, db, catalog, world)
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def incident(flow, severity="L2", at=REPORTED, **kwargs) -> Request:
+    fields = {**creation_fields("incident"), "severity": severity}
+    return flow.create("incident", fields=fields, now=at, **kwargs)
+
+
+def walk(flow, request, steps):
+    """Fire (event, actor, minutes after the report) steps with their default input."""
+    for event, actor, minutes, *rest in steps:
+        flow.fire(
+            request, event, actor, now=REPORTED + timedelta(minutes=minutes), **(rest or [{}])[0]
+        )
+    flow.db.flush()
+
+
+def api_request(client, world, db, request_id, as_user="it_staff"):
+    db.commit()
+    response = client.get(f"/api/v1/requests/{request_id}", headers=world.auth(as_user))
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+class TestSeverity:
+    def test_unknown_level_is_refused_on_creation_and_nothing_is_written(self, client, world, db):
+        before = db.scalar(select(func.count()).select_from(Request))
+        db.commit()
+        response = client.post(
+            "/api/v1/requests",
+            headers=world.auth("dept_user"),
+            json={
+                "kind": "incident",
+                "contract_id": world.contract.id,
+                "department_id": world.departments["cardiology"].id,
+                "title": "Printer down",
+                "fields": {**creation_fields("incident"), "severity": "L9"},
+            },
+        )
+        assert response.status_code == 422
+        body = response.json["error"]
+        assert body["code"] == "invalid_input"
+        assert "'L9' is not a level" in body["message"] and "L1, L2, L3, L4, L5" in body["message"]
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Request)) == before
+
+    def test_changing_severity_recomputes_from_the_report_time(self, flow, client, world, db):
+        request = incident(flow, "L2")
+        walk(flow, request, [("acknowledge", "vendor_engineer", 10)])
+        flow.fire(
+            request,
+            "change_severity",
+            "it_staff",
+            {"severity": "L1"},
+            now=REPORTED + timedelta(minutes=40),
+        )
+        targets = {
+            t["name"]: t for t in api_request(client, world, db, request.id)["sla"]["targets"]
+        }
+        # L1: resolution within 60 minutes of the report, not of the change.
+        assert targets["resolution"]["due_at"] == iso(REPORTED + timedelta(minutes=60))
+        assert targets["response"]["state"] == "met"
+        assert targets["response"]["used_minutes"] == 10.0
+
+
+class TestRequestDocument:
+    def test_incident_carries_its_clocks_and_others_do_not(self, flow, client, world, db):
+        request = incident(flow, "L2")
+        requirement = flow.create("requirement")
+        body = api_request(client, world, db, request.id, "vendor_engineer")
+        sla = body["sla"]
+        assert sla["level"] == "L2" and sla["known_level"] is True
+        assert sla["outside_hours"] is False and sla["provisional"] is False
+        targets = {t["name"]: t for t in sla["targets"]}
+        assert set(targets) == {"response", "resolution"}
+        assert targets["response"]["due_at"] == iso(REPORTED + timedelta(minutes=30))
+        assert targets["response"]["warn_at"] == iso(REPORTED + timedelta(minutes=22, seconds=30))
+        assert targets["resolution"]["due_at"] == iso(REPORTED + timedelta(hours=2))
+        assert targets["resolution"]["budget_minutes"] == 120.0
+        assert api_request(client, world, db, requirement.id, "dept_user")["sla"] is None
+
+    def test_list_shows_the_clocks_of_every_incident_on_the_page(self, flow, client, world, db):
+        first, second = incident(flow, "L1"), incident(flow, "L4")
+        db.commit()
+        response = client.get("/api/v1/requests?kind=incident", headers=world.auth("it_staff"))
+        assert response.status_code == 200
+        levels = {item["id"]: item["sla"]["level"] for item in response.json["items"]}
+        assert levels == {first.id: "L1", second.id: "L4"}
+
+    def test_time_waiting_for_the_hospital_does_not_count(self, flow, client, world, db):
+        request = incident(flow, "L2")
+        walk(
+            flow,
+            request,
+            [
+                ("acknowledge", "vendor_engineer", 5),
+                ("start_work", "vendor_engineer", 10),
+                ("wait_for_hospital", "vendor_engineer", 30),
+                ("resume", "dept_user", 90),
+            ],
+        )
+        targets = {
+            t["name"]: t for t in api_request(client, world, db, request.id)["sla"]["targets"]
+        }
+        # 60 paused minutes push the 2-hour resolution deadline back by 60 minutes.
+        assert targets["resolution"]["due_at"] == iso(REPORTED + timedelta(hours=3))
+
+
+class TestReopen:
+    def resolved(self, flow):
+        request = incident(flow, "L3")
+        walk(
+            flow,
+            request,
+            [
+                ("acknowledge", "vendor_engineer", 5),
+                ("start_work", "vendor_engineer", 10),
+                ("resolve", "vendor_engineer", 60),
+            ],
+        )
+        return request
+
+    def test_reopen_within_the_window_marks_the_ticket_recurring(self, flow):
+        request = self.resolved(flow)
+        flow.fire(request, "reopen", "dept_user", now=REPORTED + timedelta(days=29))
+        assert request.data["recurring"] is True and request.data["reopen_count"] == 1
+
+    def test_reopen_after_the_window_is_counted_but_not_recurring(self, flow):
+        request = self.resolved(flow)
+        flow.fire(request, "reopen", "dept_user", now=REPORTED + timedelta(days=31))
+        assert "recurring" not in request.data and request.data["reopen_count"] == 1
+
+
+class TestQuarterFigures:
+    def build(self, flow):
+        """Four Q4 tickets and one of Q3; the hand count is in the test below."""
+        on_time = incident(flow, "L2")  # resolved after 60 min of a 120-min target
+        walk(
+            flow,
+            on_time,
+            [
+                ("acknowledge", "vendor_engineer", 10),
+                ("start_work", "vendor_engineer", 11),
+                ("resolve", "vendor_engineer", 60),
+                ("confirm_fixed", "dept_user", 70, {"fields": {"satisfaction": 80}}),
+            ],
+        )
+        late = incident(flow, "L2")  # response after 45 min (> 30), resolved after 3 h (> 2 h)
+        walk(
+            flow,
+            late,
+            [
+                ("acknowledge", "vendor_engineer", 45),
+                ("start_work", "vendor_engineer", 46),
+                ("resolve", "vendor_engineer", 180),
+                ("confirm_fixed", "dept_user", 200, {"fields": {"satisfaction": 100}}),
+            ],
+        )
+        incident(flow, "L4")  # still open
+        cancelled = incident(flow, "L4")
+        walk(flow, cancelled, [("cancel", "dept_user", 1)])
+        incident(flow, "L1", at=datetime(2026, 9, 1, 2, 0))  # Q3
+        flow.db.commit()
+
+    def test_figures_match_a_hand_count(self, flow, client, world):
+        self.build(flow)
+        response = client.get(
+            f"/api/v1/contracts/{world.contract.id}/service-levels?quarter=2026Q4",
+            headers=world.auth("it_staff"),
+        )
+        assert response.status_code == 200, response.json
+        report = response.json
+        assert (report["reported"], report["resolved"], report["on_time"]) == (3, 2, 1)
+        assert report["resolution_rate"] == 66.7
+        assert report["on_time_rate"] == 50.0
+        assert report["satisfaction"] == 90.0
+        # The late ticket missed both; the open L4 one (60 min, 2 working days) is past both.
+        assert report["breaches"] == {"resolution": 2, "response": 2}
+        assert report["by_level"] == {"L2": 2, "L4": 1}
+        assert (report["from"], report["to"]) == ("2026-10-01", "2027-01-01")
+
+    def test_minimums_come_from_the_policy(self, flow, client, world, db):
+        contract = flow.policy_contract(
+            "C-A-X4",
+            "X4 contract",
+            "sla",
+            kpis={"resolution_rate_min": 95, "on_time_rate_min": 0, "satisfaction_min": None},
+        )
+        request = incident(flow, "L2", contract=contract)
+        walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
+        db.commit()
+        report = client.get(
+            f"/api/v1/contracts/{contract.id}/service-levels?quarter=2026Q4",
+            headers=world.auth("vendor_manager"),
+        ).json
+        assert report["targets"]["resolution_rate"] == {"min": 95.0, "met": False}
+        assert report["targets"]["on_time_rate"] == {"min": 0.0, "met": None}  # none resolved
+        assert report["targets"]["satisfaction"] == {"min": None, "met": None}
+
+    @pytest.mark.parametrize("quarter", ["2026Q5", "2026-4", "", "26Q1"])
+    def test_a_malformed_quarter_is_a_422(self, client, world, quarter):
+        response = client.get(
+            f"/api/v1/contracts/{world.contract.id}/service-levels?quarter={quarter}",
+            headers=world.auth("it_staff"),
+        )
+        assert response.status_code == 422
+        assert response.json["error"]["code"] == "invalid_input"
+
+    def test_another_vendors_contract_is_not_found(self, client, world):
+        response = client.get(
+            f"/api/v1/contracts/{world.contract.id}/service-levels?quarter=2026Q4",
+            headers=world.auth("other_vendor"),
+        )
+        assert response.status_code == 404
