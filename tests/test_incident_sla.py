@@ -3,7 +3,7 @@ clocks in the request document, recurring reopens (Q3) and the quarter's figures
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -235,3 +235,54 @@ class TestQuarterFigures:
             headers=world.auth("other_vendor"),
         )
         assert response.status_code == 404
+
+
+class TestPages:
+    """Countdowns on the request page, the list and the dashboard, in scope only."""
+
+    def open_ticket(self, flow, db):
+        request = incident(flow, "L2", at=datetime(2026, 11, 2, 2, 0))
+        walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
+        fresh = incident(flow, "L1", at=datetime.now(UTC).replace(tzinfo=None))
+        db.commit()
+        return request, fresh
+
+    def test_request_page_shows_every_target_with_its_deadline(self, flow, client, db):
+        from test_pages import page_of, signed_in_as
+
+        request, fresh = self.open_ticket(flow, db)
+        signed_in_as(client, "vendor_engineer")
+        html = page_of(client, f"/requests/{request.id}")
+        assert 'id="service-levels"' in html
+        # Response met after 5 min; resolution (2 h, due 2026-11-02 12:00 Beijing) long breached.
+        response_row = html.split('id="sla-response"')[1].split("</tr>")[0]
+        assert "sla-met" in response_row
+        resolution_row = html.split('id="sla-resolution"')[1].split("</tr>")[0]
+        assert "2026-11-02 12:00" in resolution_row and "sla-breached" in resolution_row
+        fresh_html = page_of(client, f"/requests/{fresh.id}")
+        fresh_row = fresh_html.split('id="sla-response"')[1].split("</tr>")[0]
+        assert "sla-ok" in fresh_row and 'class="countdown"' in fresh_row
+
+    def test_dashboard_lists_open_faults_for_it_and_the_vendor_only(self, flow, client, db):
+        from test_pages import page_of, sign_out, signed_in_as
+
+        request, fresh = self.open_ticket(flow, db)
+        for user, sees in (("it_staff", True), ("vendor_engineer", True), ("other_vendor", False)):
+            signed_in_as(client, user)
+            section = page_of(client, "/").split('id="open-faults"')[1].split("</section>")[0]
+            assert (f'/requests/{request.id}"' in section) is sees, user
+            assert (f'/requests/{fresh.id}"' in section) is sees, user
+            if sees:  # the breached ticket comes first
+                assert section.index(f'/requests/{request.id}"') < section.index(
+                    f'/requests/{fresh.id}"'
+                )
+            sign_out(client)
+
+    def test_list_has_a_service_level_column(self, flow, client, db):
+        from test_pages import page_of, signed_in_as
+
+        request, _ = self.open_ticket(flow, db)
+        signed_in_as(client, "it_staff")
+        html = page_of(client, "/requests?kind=incident")
+        row = html.split(f'/requests/{request.id}"')[1].split("</tr>")[0]
+        assert "sla-breached" in row

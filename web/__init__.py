@@ -52,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         quota_pages,
         schema_pages,
         signin,
+        sla_view,
         ui,
         upgrade_pages,
     )
@@ -76,6 +77,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     upgrade_pages.init_app(app)
     schema_pages.init_app(app)
     calendar_pages.init_app(app)
+    sla_view.init_app(app)
     notifications.init_app(app)
     errors_html.register(app)
     app.after_request(_security_headers)

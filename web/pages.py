@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from models import utcnow
 from web.auth import current_actor, works_on_requests
 from web.db import get_session
 from workflow import dashboard, queries
@@ -36,6 +37,7 @@ def index():
         steps=dashboard.awaiting_steps(session, actor, catalog),
         awaiting=dashboard.awaiting_me(session, actor, catalog),
         overdue=dashboard.overdue(session, actor, catalog, today),
+        faults=dashboard.open_faults(session, actor, catalog, utcnow()),
         assigned=dashboard.assigned_to(session, actor, catalog) if vendor else [],
         recent=dashboard.recent(session, actor),
         quotas=[

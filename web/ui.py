@@ -21,6 +21,7 @@ from flask import (
 from flask_babel import gettext
 from flask_login import login_required
 
+from models import utcnow
 from web import export
 from web.auth import current_actor, ensure_reads_requests, ensure_reauthenticated
 from web.db import get_session
@@ -33,6 +34,7 @@ from workflow import engine, queries
 from workflow.errors import InvalidInput, NotFound, WorkflowError
 from workflow.localtime import hospital_today
 from workflow.schema_rules import current_revision
+from workflow.sla import statuses_for
 
 bp = Blueprint("ui", __name__)
 
@@ -95,6 +97,7 @@ def request_list():
     return render_template(
         "requests/list.html",
         items=items,
+        clocks=statuses_for(session, items, utcnow()),
         total=total,
         total_exact=exact,
         filters=filters,
@@ -155,6 +158,7 @@ def _render_request(
         definition=engine.definition_for(req),
         options=engine.available_events(session, req, current_actor()),
         history=queries.history_of(session, req),
+        sla=statuses_for(session, [req], utcnow()).get(req.id),
         errors=errors or {},
         open_event=open_event,
         posted=posted or {},

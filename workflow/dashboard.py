@@ -8,7 +8,7 @@ dashboards without code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import Request
 from workflow.engine import Catalog, EventOption, available_events
 from workflow.scope import request_scope_clause
+from workflow.sla import SlaStatus, has_clocks, statuses_for
 
 
 @dataclass
@@ -161,3 +162,30 @@ def recent(session: Session, actor, limit: int = 10) -> list[Request]:
             .limit(limit)
         )
     )
+
+
+def open_faults(
+    session: Session, actor, catalog: Catalog, now: datetime, limit: int = 200
+) -> list[tuple[Request, SlaStatus]]:
+    """Visible open fault tickets with their SLA status, the most urgent first: by the deadline
+    of the next open target (breached ones first), paused and finished clocks last."""
+    kinds = {key: d for key, d in catalog.current.items() if has_clocks(d)}
+    if not kinds:
+        return []
+    clauses = [
+        and_(Request.kind == key, Request.state.in_(d.open_states())) for key, d in kinds.items()
+    ]
+    rows = session.scalars(
+        select(Request)
+        .where(request_scope_clause(actor), or_(*clauses))
+        .order_by(Request.id.desc())
+        .limit(limit)
+    ).all()
+    statuses = statuses_for(session, rows, now)
+
+    def urgency(item):
+        target = item[1].next_open
+        due = target.due_at if target is not None else None
+        return (due or datetime.max, item[0].id)
+
+    return sorted(((r, statuses[r.id]) for r in rows if r.id in statuses), key=urgency)
