@@ -15,6 +15,9 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from holidays.countries.china import China, ChinaStaticHolidays
+from sqlalchemy import select
+
+from models import CalendarOverride
 
 # The last year whose official schedule (bridge days and make-up working days) the library
 # carries: the years of its table of State Council arrangements.
@@ -82,3 +85,8 @@ class WorkingCalendar:
 
 
 STATUTORY = WorkingCalendar()
+
+
+def load_overrides(session) -> dict[date, bool]:
+    """Every calendar override IT has set, as ``date → is working``."""
+    return dict(session.execute(select(CalendarOverride.day, CalendarOverride.working)).all())

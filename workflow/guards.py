@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from workflow.business_calendar import STATUTORY
+from workflow.business_calendar import WorkingCalendar, load_overrides
 from workflow.localtime import hospital_today, stamp_day
 from workflow.registry import FireContext, Refusal, guard
 
@@ -182,7 +182,8 @@ def working_days_after(ctx: FireContext, stamp: str, policy: str) -> str | None:
     if not wait or not recorded.get("at"):
         return None
     since = stamp_day(recorded["at"])
-    opens = STATUTORY.add_working_days(since, int(wait))
+    # IT's calendar overrides count here as they do for the SLA clocks.
+    opens = WorkingCalendar(load_overrides(ctx.session)).add_working_days(since, int(wait))
     if hospital_today(ctx.now) >= opens:
         return None
     return Refusal(

@@ -28,18 +28,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import CalendarOverride, HistoryEntry, Request
-from workflow.business_calendar import WorkingCalendar, is_provisional
+from models import HistoryEntry, Request
+from workflow.business_calendar import WorkingCalendar, is_provisional, load_overrides
 from workflow.business_time import ZERO, BusinessClock, WallClock, day_intervals
 from workflow.definition import Definition
 
 WARNING_SHARE = 0.75
 UNIT_MINUTES = {"minutes": 1, "hours": 60}
-
-
-def load_overrides(session: Session) -> dict[date, bool]:
-    """Every calendar override as ``date → is working``."""
-    return dict(session.execute(select(CalendarOverride.day, CalendarOverride.working)).all())
 
 
 @dataclass(frozen=True)
