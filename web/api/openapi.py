@@ -63,7 +63,8 @@ def build_spec() -> dict:
     for name in (
         "LabelOut", "ErrorOut", "MeOut", "ContractOut", "SystemStatusOut", "SystemOut",
         "AttachmentOut", "SystemListQuery",
-        "QuotaEntryOut", "QuotaOut",
+        "QuotaEntryOut", "QuotaOut", "SlaTargetOut", "SlaOut", "KpiOut", "ServiceLevelsOut",
+        "ServiceLevelsQuery",
         "EventOptionOut", "RequestSummaryOut", "RequestOut", "RequestPageOut", "HistoryOut",
         "DefinitionSummaryOut", "DefinitionOut", "RequestCreateIn", "EventIn", "RequestListQuery",
         "AttachmentRemoveIn", "RevisionSummaryOut", "RevisionOut",
@@ -107,6 +108,23 @@ def build_spec() -> dict:
                 "Free quota of the current period with its ledger entries",
                 ("200", "QuotaOut"),
                 errors=("401", "404"),
+            ),
+        },
+        "/contracts/{contract_id}/service-levels": {
+            "parameters": [
+                {
+                    "in": "path",
+                    "name": "contract_id",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                }
+            ],
+            "get": _op(
+                "The quarter's service-level figures (X4): resolution and on-time rates, "
+                "satisfaction, breaches",
+                ("200", "ServiceLevelsOut"),
+                params="ServiceLevelsQuery",
+                errors=("401", "404", "422"),
             ),
         },
         "/systems": {
