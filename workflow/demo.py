@@ -8,13 +8,13 @@ Demo accounts are flagged ``is_demo`` and can only sign in while the app runs in
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Contract, Department, Release, Request, System, User, Vendor
+from models import Contract, Department, Release, Request, System, User, Vendor, utcnow
 from workflow.accounts import create_user
 from workflow.engine import Catalog, create_request, fire
 
@@ -121,8 +121,13 @@ def _demo_requests(
     made = 0
     cardiology = session.scalar(select(Department).where(Department.code == "cardiology"))
 
-    def raise_request(title, kind, who, contract, steps, system=None, fields=None, docs=()):
+    def raise_request(
+        title, kind, who, contract, steps, system=None, fields=None, docs=(), minutes_ago=0
+    ):
         nonlocal made
+        # A fault reported a while ago shows its clocks part-used (or breached) on the dashboard;
+        # its steps follow one minute apart after the report.
+        reported = utcnow() - timedelta(minutes=minutes_ago)
         if session.scalar(select(Request.id).where(Request.title == title)) is not None:
             return
         req = create_request(
@@ -136,6 +141,7 @@ def _demo_requests(
             title=title,
             description=f"演示数据 / demo: {title}",
             fields=fields or {},
+            now=reported,
         )
         for kind_, name, body in docs:
             if attachments_dir is not None:
@@ -151,8 +157,9 @@ def _demo_requests(
                     storage_dir=attachments_dir,
                     max_bytes=1 << 20,
                 )
-        for event, actor, event_fields, comment in steps:
-            fire(session, req, event, users[actor], event_fields, req.version, comment)
+        for step, (event, actor, event_fields, comment) in enumerate(steps, start=1):
+            at = reported + timedelta(minutes=step) if minutes_ago else None
+            fire(session, req, event, users[actor], event_fields, req.version, comment, now=at)
         made += 1
 
     estimate = {
@@ -259,6 +266,28 @@ def _demo_requests(
             ("confirm_fixed", "dept_user", {"satisfaction": 95}, "已恢复"),
         ],
         fields={"severity": "L2", "reported_via": "wechat"},
+    )
+    raise_request(
+        "检验科 LIS 报告回传延迟",
+        "incident",
+        "dept_user",
+        "Z-2026-001",
+        [],
+        fields={"severity": "L2", "location": "检验科", "reported_via": "system"},
+        minutes_ago=45,  # Z2 L2: response within 30 minutes, so already breached
+    )
+    raise_request(
+        "随访数据导出报错，等待科室提供样例",
+        "incident",
+        "dept_user",
+        "Z-2026-001",
+        [
+            ("acknowledge", "vendor_engineer", {}, ""),
+            ("start_work", "vendor_engineer", {}, ""),
+            ("wait_for_hospital", "vendor_engineer", {}, "请科室提供出错的患者编号"),
+        ],
+        fields={"severity": "L4", "location": "心内科", "reported_via": "wechat"},
+        minutes_ago=20,  # resolution paused while waiting for the hospital
     )
     raise_request(
         "DRG 分组器升级到 5.1.0",
