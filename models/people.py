@@ -48,6 +48,8 @@ class User(Base):
     locked_at: Mapped[datetime | None] = mapped_column(DateTime)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
+    # Where SLA notifications are mailed when SMTP is configured (in-app only without one).
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     # Loaded when first read (the acting user's roles, once per request), not with every User:

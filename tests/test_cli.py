@@ -62,6 +62,14 @@ class TestUsersCreate:
         assert check_password(user, PASSWORD) is True
         assert check_password(user, PASSWORD + "x") is False
 
+    def test_email_is_stored_for_sla_mail_and_a_bad_one_is_refused(self, runner, db, world):
+        result = create(runner, "--username", "it2", "--role", "it_staff", "--email", "it@h.cn")
+        assert result.exit_code == 0, result.output
+        assert user_named(db, "it2").email == "it@h.cn"
+        refused = create(runner, "--username", "it3", "--role", "it_staff", "--email", "not mail")
+        assert refused.exit_code == 1 and "is not an email address" in refused.output
+        assert user_named(db, "it3") is None
+
     def test_dept_user_with_department(self, runner, db, world):
         result = create(
             runner, "--username", "ward", "--role", "dept_user", "--department", "cardiology"

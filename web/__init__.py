@@ -32,6 +32,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         IDLE_TIMEOUT_MINUTES=int(os.environ.get("CHANGEFLOW_IDLE_MINUTES", "30")),
         PERMANENT_SESSION_LIFETIME=12 * 3600,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (idle timeout applies)
+        # SLA notifications by mail: off unless a server is named (workflow/outbox.py).
+        SMTP_HOST=os.environ.get("CHANGEFLOW_SMTP_HOST", ""),
+        SMTP_PORT=int(os.environ.get("CHANGEFLOW_SMTP_PORT", "25")),
+        SMTP_USER=os.environ.get("CHANGEFLOW_SMTP_USER", ""),
+        SMTP_PASSWORD=os.environ.get("CHANGEFLOW_SMTP_PASSWORD", ""),
+        SMTP_STARTTLS=os.environ.get("CHANGEFLOW_SMTP_STARTTLS") == "1",
+        MAIL_FROM=os.environ.get("CHANGEFLOW_MAIL_FROM", ""),
     )
     if test_config:
         app.config.update(test_config)

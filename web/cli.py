@@ -93,8 +93,11 @@ users_cli = AppGroup("users", help="Accounts and API tokens.")
 @click.option("--vendor", help="vendor code (vendor roles)")
 @click.option("--contract", help="contract code (limits the roles to one contract)")
 @click.option("--display-name", default="")
+@click.option("--email", default=None, help="where SLA notifications are mailed (optional)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
-def users_create(username, roles, department, vendor, contract, display_name, password_stdin):
+def users_create(
+    username, roles, department, vendor, contract, display_name, email, password_stdin
+):
     """Create a user with roles in one scope."""
     from workflow.accounts import create_user
 
@@ -110,6 +113,7 @@ def users_create(username, roles, department, vendor, contract, display_name, pa
                 department=department,
                 vendor=vendor,
                 contract=contract,
+                email=email,
             )
     except WorkflowError as exc:
         _fail(exc.message)
@@ -299,11 +303,28 @@ sla_cli = AppGroup("sla", help="Service levels: deadlines, breaches and stale sy
 
 @sla_cli.command("sweep")
 def sla_sweep():
-    """Report every system whose version is older than its contract allows (Z3)."""
+    """Record SLA warnings and breaches of open incidents (each announced once), report the
+    systems older than their contract allows (Z3), then mail pending notifications when
+    SMTP_HOST is set."""
     from sqlalchemy import select
 
-    from models import System
+    from models import System, utcnow
+    from workflow.outbox import send_pending
+    from workflow.sla_sweep import sweep
     from workflow.systems import stale_systems
+
+    with transaction() as session:
+        result = sweep(session, utcnow())
+    # Printed once committed: what is shown was recorded.
+    click.echo(
+        f"sla: {result.checked} open incidents checked, {result.warnings} warnings and "
+        f"{result.breaches} breaches recorded, {result.notifications} notifications written"
+    )
+    for alert in result.breaches_recorded:
+        click.echo(
+            f"breach incident #{alert.request_id} {alert.target} due {alert.due_local} "
+            f"{alert.timezone}: {alert.title}"
+        )
 
     with transaction() as session:
         systems = list(session.scalars(select(System).order_by(System.code)))
@@ -316,6 +337,21 @@ def sla_sweep():
                 f"due {data['update_due'] or '-'} newest {data['newest_version'] or '-'}"
             )
         click.echo(f"{len(stale)} stale of {len(systems)} systems")
+
+    with transaction() as session:
+        mailed = send_pending(session, current_app.config, utcnow())
+    if not mailed.enabled:
+        click.echo("mail: off (SMTP_HOST is not set)")
+        return
+    if mailed.message and not mailed.failures:
+        click.echo(f"mail: {mailed.message}")
+        return
+    click.echo(
+        f"mail: {mailed.sent} sent, {mailed.failed} failed, "
+        f"{mailed.without_address} without an address"
+    )
+    for notification_id, reason in mailed.failures:
+        click.echo(f"mail failed: notification {notification_id} {reason}", err=True)
 
 
 def register_commands(app: Flask) -> None:

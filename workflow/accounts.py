@@ -64,8 +64,15 @@ def create_user(
     vendor: str | None = None,
     contract: str | None = None,
     is_demo: bool = False,
+    email: str | None = None,
 ) -> User:
     """Create a user holding ``roles`` within one scope; raises InvalidInput or NotFound."""
+    if email is not None and (
+        len(email) > 254 or email.count("@") != 1 or any(c.isspace() for c in email)
+    ):
+        raise InvalidInput(
+            f"'{email}' is not an email address.", {"fields": {"email": ["Not an address."]}}
+        )
     if (
         not username
         or len(username) > 80
@@ -103,6 +110,7 @@ def create_user(
         display_name=display_name or username,
         password_hash=hash_password(password) if password is not None else None,
         is_demo=is_demo,
+        email=email or None,
     )
     session.add(user)
     for role in roles:

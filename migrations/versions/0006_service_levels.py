@@ -1,4 +1,5 @@
-"""service levels: calendar overrides, recorded SLA alerts and the notification outbox
+"""service levels: calendar overrides, recorded SLA alerts, the notification outbox and the
+users' email addresses it mails to
 
 Revision ID: 0006
 Revises: 0005
@@ -15,6 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("users", sa.Column("email", sa.String(length=254), nullable=True))
     op.create_table(
         "calendar_overrides",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -61,3 +63,4 @@ def downgrade() -> None:
     op.drop_table("notifications")
     op.drop_table("sla_alerts")
     op.drop_table("calendar_overrides")
+    op.drop_column("users", "email")
