@@ -22,6 +22,7 @@ from web.auth import current_actor
 from web.db import get_session
 from web.i18n import translate
 from workflow import accounts, history
+from workflow.calendar_overrides import CALENDAR_OVERRIDE_REMOVED, CALENDAR_OVERRIDE_SET
 from workflow.errors import WorkflowError
 from workflow.security_log import ATTACHMENT_INTEGRITY_FAILED
 from workflow.systems import register_release, register_system, system_status
@@ -31,6 +32,8 @@ PER_PAGE = 50
 SECURITY_EVENTS_SHOWN = 100
 SECURITY_EVENT_LABELS = {
     ATTACHMENT_INTEGRITY_FAILED: lazy_gettext("Stored document failed its SHA-256 check"),
+    CALENDAR_OVERRIDE_SET: lazy_gettext("Working-day calendar override set"),
+    CALENDAR_OVERRIDE_REMOVED: lazy_gettext("Working-day calendar override removed"),
 }
 
 

@@ -68,4 +68,12 @@ WORKFLOW_MESSAGES = (
     N_("There is no signature to deploy against."),
     N_("The stored signature does not match its digest; it cannot be trusted."),
     N_("The documents differ from the ones signed; the signature is void."),
+    # The working-day calendar (workflow.calendar_overrides)
+    N_("Choose a date."),
+    N_("The calendar covers the years 2000 to 2099."),
+    N_("Only IT staff may change the working-day calendar."),
+    N_("Say whether the date is a working day or a day off."),
+    N_("The reason is longer than 300 characters."),
+    N_("There is no override on this date."),
+    N_("Someone else changed this date at the same time; reload and try again."),
 )

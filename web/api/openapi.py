@@ -29,7 +29,11 @@ def _op(
     responses = {}
     if ok:
         code, schema = ok
-        responses[code] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+        responses[code] = (
+            {"description": "No content"}
+            if schema is None
+            else {"description": "OK", "content": {"application/json": {"schema": schema}}}
+        )
     for err in errors:
         responses[err] = {
             "description": ERRORS[err],
@@ -64,7 +68,8 @@ def build_spec() -> dict:
         "LabelOut", "ErrorOut", "MeOut", "ContractOut", "SystemStatusOut", "SystemOut",
         "AttachmentOut", "SystemListQuery",
         "QuotaEntryOut", "QuotaOut", "SlaTargetOut", "SlaOut", "KpiOut", "ServiceLevelsOut",
-        "ServiceLevelsQuery",
+        "ServiceLevelsQuery", "CalendarOverrideIn", "CalendarOverrideOut", "CalendarDayOut",
+        "CalendarHolidayOut", "CalendarYearOut", "CalendarYearQuery",
         "EventOptionOut", "RequestSummaryOut", "RequestOut", "RequestPageOut", "HistoryOut",
         "DefinitionSummaryOut", "DefinitionOut", "RequestCreateIn", "EventIn", "RequestListQuery",
         "AttachmentRemoveIn", "RevisionSummaryOut", "RevisionOut",
@@ -125,6 +130,36 @@ def build_spec() -> dict:
                 ("200", "ServiceLevelsOut"),
                 params="ServiceLevelsQuery",
                 errors=("401", "404", "422"),
+            ),
+        },
+        "/calendar": {
+            "get": _op(
+                "One year of the working-day calendar: statutory holidays, make-up days, IT's "
+                "overrides, every date (IT staff, signers and DBAs)",
+                ("200", "CalendarYearOut"),
+                params="CalendarYearQuery",
+                errors=("401", "403", "422"),
+            )
+        },
+        "/calendar/overrides/{day}": {
+            "parameters": [
+                {
+                    "in": "path",
+                    "name": "day",
+                    "required": True,
+                    "schema": {"type": "string", "format": "date"},
+                }
+            ],
+            "put": _op(
+                "Declare the date a working day or a day off, with a reason (IT staff; audited)",
+                ("200", "CalendarOverrideOut"),
+                body="CalendarOverrideIn",
+                errors=("401", "403", "409", "422"),
+            ),
+            "delete": _op(
+                "Remove the date's override: the statutory calendar applies again (IT staff)",
+                ("204", None),
+                errors=("401", "403", "404", "422"),
             ),
         },
         "/systems": {

@@ -247,6 +247,68 @@ class SlaOut(Schema):
     targets = fields.List(fields.Nested(SlaTargetOut))
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: 0, 1, "yes" and "false" are refused, not guessed."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class CalendarOverrideIn(Strict):
+    working = StrictBoolean(
+        required=True, metadata={"description": "true: a working day; false: a day off"}
+    )
+    reason = fields.String(required=True, metadata={"description": "1 to 300 characters"})
+
+
+class CalendarOverrideOut(Schema):
+    day = fields.Date()
+    working = fields.Boolean()
+    reason = fields.String()
+    by = fields.String(metadata={"description": "who set it"})
+    at = fields.DateTime()
+    statutory_working = fields.Boolean(metadata={"description": "what the override replaces"})
+    statutory_why = fields.String(metadata={"description": "workday, weekend, holiday or makeup"})
+
+
+class CalendarDayOut(Schema):
+    day = fields.Date()
+    working = fields.Boolean()
+    why = fields.String(metadata={"description": "workday, weekend, holiday, makeup or override"})
+    holiday = fields.String(allow_none=True)
+
+
+class CalendarHolidayOut(Schema):
+    day = fields.Date()
+    name = fields.String()
+
+
+class CalendarYearOut(Schema):
+    year = fields.Integer()
+    provisional = fields.Boolean(
+        metadata={"description": "the State Council's schedule for the year is not in the data"}
+    )
+    last_official_year = fields.Integer()
+    working_days = fields.Integer()
+    days_off = fields.Method("_days_off", metadata={"description": "[CalendarHolidayOut]"})
+    makeup_days = fields.List(fields.Date(), metadata={"description": "weekend days worked"})
+    overrides = fields.List(fields.Nested(CalendarOverrideOut))
+    days = fields.Method("_days", metadata={"description": "every date of the year"})
+
+    def _days_off(self, view) -> list:
+        pairs = [{"day": day, "name": name} for day, name in view.days_off]
+        return shared(CalendarHolidayOut, many=True).dump(pairs)
+
+    def _days(self, view) -> list:
+        return shared(CalendarDayOut, many=True).dump([d for m in view.months for d in m.days])
+
+
+class CalendarYearQuery(Strict):
+    year = fields.Integer(metadata={"description": "2000 to 2099; this year when omitted"})
+
+
 class ServiceLevelsQuery(Strict):
     quarter = fields.String(required=True, metadata={"description": "e.g. 2026Q4"})
 
