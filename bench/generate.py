@@ -260,7 +260,7 @@ def generate_rows(base: dict, count: int, first_id: int, seed: int, now: datetim
                     event_name,
                     source,
                     target,
-                    json.dumps(payload_fields, ensure_ascii=False),
+                    canonical_json(payload_fields).decode(),  # as CanonicalJSON stores it
                     comment,
                     definition.content_hash,
                     prev,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, MetaData
+from sqlalchemy import JSON, MetaData, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from workflow.canonical import canonical_json
 
 # Stable constraint names, so Alembic migrations match on SQLite and PostgreSQL alike.
 NAMING = {
@@ -18,6 +22,23 @@ NAMING = {
 }
 
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class CanonicalJSON(TypeDecorator):
+    """A JSON value stored as its canonical text (sorted keys, no spaces, UTF-8 kept).
+
+    The stored text is byte for byte what a history entry's hash covers, so the database itself
+    can re-hash entries (``workflow.history``); JSONB would reorder keys and add spaces.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else canonical_json(value).decode()
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
 
 
 class Base(DeclarativeBase):

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, JSONDoc, utcnow
+from models.base import Base, CanonicalJSON, JSONDoc, utcnow
 
 
 class DefinitionVersion(Base):
@@ -103,7 +103,7 @@ class HistoryEntry(Base):
     event: Mapped[str] = mapped_column(String(60))
     from_state: Mapped[str | None] = mapped_column(String(60))
     to_state: Mapped[str] = mapped_column(String(60))
-    fields: Mapped[dict] = mapped_column(JSONDoc, default=dict)
+    fields: Mapped[dict] = mapped_column(CanonicalJSON, default=dict)
     comment: Mapped[str] = mapped_column(Text, default="")
     definition_hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))

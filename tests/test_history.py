@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import sessionmaker
@@ -691,3 +691,146 @@ class TestEntryBytes:
             definition_hash=definition,
         )
         assert entry_bytes(prev, entry) == prev.encode() + canonical_json(entry_payload(entry))
+
+
+# ---------------------------------------------------------------- verification in the database
+
+
+def rebuilt_in_database(session, entry_id: int) -> str | None:
+    """One stored entry's bytes (as text) as PostgreSQL rebuilds them to re-hash them."""
+    from workflow.history import REBUILT_BYTES_SQL
+
+    session.execute(text("SET LOCAL DateStyle TO ISO"))
+    return session.execute(
+        text(f"SELECT {REBUILT_BYTES_SQL} FROM history_entries h WHERE h.id = :i"),
+        {"i": entry_id},
+    ).scalar_one()
+
+
+def change_severity_with_comment(app, chains, comment: str) -> None:
+    db = sessionmaker(app.extensions["changeflow.engine"], expire_on_commit=False)()
+    request = db.get(Request, chains.b)
+    actor = db.get(User, chains.users["it_staff"])
+    fire(
+        db, request, "change_severity", actor, {"severity": "L3"}, request.version, comment=comment
+    )
+    db.commit()
+    db.close()
+
+
+class TestVerifiedInPostgres:
+    """On PostgreSQL audit verify re-hashes every entry inside the database and walks in Python
+    only the chains the database cannot confirm; it must confirm intact chains on its own and
+    never confirm one that Python would refuse (every tampering test above runs through it)."""
+
+    def test_intact_chains_are_confirmed_without_python(self, app, chains, pg_only):
+        from workflow.history import unconfirmed_requests
+
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            assert unconfirmed_requests(session) == []
+
+    def test_every_stored_entry_is_rebuilt_byte_for_byte(self, app, chains, pg_only):
+        entries = [e for r in (chains.a, chains.b, chains.c) for e in stored_entries(app, r)]
+        assert len(entries) == chains.entries
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            for entry in entries:
+                rebuilt = rebuilt_in_database(session, entry.id)
+                assert rebuilt.encode() == entry_bytes(entry.prev_hash, entry)
+
+    def test_quotes_backslashes_and_chinese_are_confirmed_too(self, app, chains, pg_only):
+        from workflow.history import unconfirmed_requests
+
+        change_severity_with_comment(app, chains, '科室说"打印机"在 C:\\printers\\ 下')
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            assert unconfirmed_requests(session) == []
+            assert verify_all(session) == (3, chains.entries + 1, None)
+
+    def test_a_control_character_is_left_to_python_which_confirms_it(self, app, chains, pg_only):
+        from workflow.history import unconfirmed_requests
+
+        change_severity_with_comment(app, chains, "第一行\n第二行\t完")
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            assert unconfirmed_requests(session) == [chains.b]
+            assert verify_all(session) == (3, chains.entries + 1, None)
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
+        actor=ANY_TEXT.filter(lambda t: "\x00" not in t),
+        comment=ANY_TEXT.filter(lambda t: "\x00" not in t),
+        fields=st.dictionaries(ANY_TEXT, JSON_VALUES, max_size=3).filter(
+            lambda f: "\\u0000" not in canonical_json(f).decode()
+        ),
+        from_state=st.none() | st.sampled_from(["in_progress", "已解决"]),
+        actor_id=st.none() | st.just(1),
+    )
+    def test_the_database_rebuilds_exactly_the_hashed_bytes(
+        self, app, chains, pg_only, at, actor, comment, fields, from_state, actor_id
+    ):
+        """Whatever the text, PostgreSQL rebuilds exactly the hashed bytes, unless a control
+        character is in a text column: then the bytes differ (and Python decides)."""
+        engine = app.extensions["changeflow.engine"]
+        row = {
+            "request_id": chains.c,
+            "seq": 999,
+            "at": at,
+            "actor_id": chains.users["it_staff"] if actor_id else None,
+            "actor_name": actor[:80],
+            "event": "note",
+            "from_state": from_state,
+            "to_state": "under_review",
+            "fields": fields,
+            "comment": comment,
+            "definition_hash": "d" * 64,
+            "prev_hash": GENESIS,
+            "entry_hash": "0" * 64,
+        }
+        table = HistoryEntry.__table__
+        with engine.begin() as conn:
+            entry_id = conn.execute(table.insert().values(**row).returning(table.c.id)).scalar()
+        try:
+            with sessionmaker(engine)() as session:
+                rebuilt = rebuilt_in_database(session, entry_id)
+                stored = session.execute(select(HistoryEntry).where(HistoryEntry.id == entry_id))
+                expected = entry_bytes(GENESIS, stored.scalar_one()).decode()
+            controls = any(ord(c) < 0x20 for c in row["actor_name"] + comment)
+            assert (rebuilt == expected) == (not controls)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(table.delete().where(table.c.id == entry_id))
+
+
+class TestWalkedInPython:
+    """The Python walk is the authority: on SQLite it checks every entry, on PostgreSQL those
+    the database could not confirm."""
+
+    def test_quotes_control_characters_and_chinese_verify(self, app, chains):
+        change_severity_with_comment(app, chains, '第一行\n"打印机" C:\\printers\t完')
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            assert verify_all(session) == (3, chains.entries + 1, None)
+
+    def test_fields_stored_in_another_json_spelling_still_verify(self, app, chains, tamper):
+        # The same value in other text, as an older database (JSONB, json.dumps) kept it.
+        value = stored_entries(app, chains.b)[0].fields
+        other = json.dumps(dict(reversed(list(value.items()))), ensure_ascii=True, indent=1)
+        assert other != canonical_json(value).decode()
+        assert tamper(
+            "UPDATE history_entries SET fields = :f WHERE request_id = :r AND seq = 1",
+            f=other,
+            r=chains.b,
+        )
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            assert verify_all(session) == (3, chains.entries, None)
+
+    def test_walk_chains_names_each_request_with_its_entries(self, app, chains):
+        from workflow.history import walk_chains
+
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            walked = list(walk_chains(session))
+            assert walked == [(chains.a, 4, None), (chains.b, 5, None), (chains.c, 2, None)]
+            assert list(walk_chains(session, [chains.b])) == [(chains.b, 5, None)]
+            assert list(walk_chains(session, [])) == []

@@ -8,14 +8,16 @@ row, and ``requests.head_hash`` / ``requests.version`` catch a deleted last entr
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 # The escaper json.dumps itself uses with ensure_ascii=False (its C version when available).
 from json.encoder import encode_basestring
 
-from sqlalchemy import select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from models import HistoryEntry, Request, as_naive_utc
@@ -51,17 +53,44 @@ def compute_hash(prev_hash: str, payload: dict) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
 
 
-def _string(value: str | None) -> str:
-    return "null" if value is None else encode_basestring(value)
-
-
-def _integer(value: int | None) -> str:
-    return "null" if value is None else str(value)
-
-
 def _time(at: datetime) -> str:
     # Stored timestamps are naive UTC already; only aware ones need format_time's conversion.
     return at.isoformat(timespec="microseconds") if at.tzinfo is None else format_time(at)
+
+
+def _entry_text(
+    prev_hash,
+    actor,
+    actor_id,
+    at,
+    comment,
+    definition,
+    event,
+    fields,
+    from_state,
+    request_id,
+    seq,
+    to_state,
+) -> str:
+    """``prev_hash`` and the canonical JSON of an entry whose ``at`` and ``fields`` are already
+    in their hashed text form (ISO 8601 with microseconds; canonical JSON). Written inline:
+    ``audit verify`` calls this for every entry."""
+    q = encode_basestring
+    return (
+        f'{prev_hash}{{"actor":{"null" if actor is None else q(actor)},'
+        f'"actor_id":{"null" if actor_id is None else actor_id},"at":"{at}",'
+        f'"comment":{q(comment or "")},'
+        f'"definition":{"null" if definition is None else q(definition)},'
+        f'"event":{"null" if event is None else q(event)},"fields":{fields},'
+        f'"from":{"null" if from_state is None else q(from_state)},'
+        f'"request_id":{"null" if request_id is None else request_id},'
+        f'"seq":{"null" if seq is None else seq},'
+        f'"to":{"null" if to_state is None else q(to_state)}}}'
+    )
+
+
+def _fields_text(fields) -> str:
+    return canonical_json(fields).decode() if fields else "{}"
 
 
 def entry_bytes(prev_hash: str, entry) -> bytes:
@@ -69,14 +98,19 @@ def entry_bytes(prev_hash: str, entry) -> bytes:
     canonical order: ``audit verify`` rebuilds these bytes for every entry, and the general
     sorted-keys encoder costs more than the hash itself. ``entry`` is a HistoryEntry or a row
     with the same attributes."""
-    fields = entry.fields
-    return (
-        f'{prev_hash}{{"actor":{_string(entry.actor_name)},"actor_id":{_integer(entry.actor_id)},'
-        f'"at":"{_time(entry.at)}","comment":{encode_basestring(entry.comment or "")},'
-        f'"definition":{_string(entry.definition_hash)},"event":{_string(entry.event)},'
-        f'"fields":{canonical_json(fields).decode() if fields else "{}"},'
-        f'"from":{_string(entry.from_state)},"request_id":{_integer(entry.request_id)},'
-        f'"seq":{_integer(entry.seq)},"to":{_string(entry.to_state)}}}'
+    return _entry_text(
+        prev_hash,
+        entry.actor_name,
+        entry.actor_id,
+        _time(entry.at),
+        entry.comment,
+        entry.definition_hash,
+        entry.event,
+        _fields_text(entry.fields),
+        entry.from_state,
+        entry.request_id,
+        entry.seq,
+        entry.to_state,
     ).encode()
 
 
@@ -148,30 +182,83 @@ class ChainProblem:
         return f"{where}: {self.problem}"
 
 
-def _verify_chain(request_id: int, version: int, head: str, entries: list) -> ChainProblem | None:
+# What the walk reads of each entry, as stored: ``fields`` as its text, ``at`` as the driver
+# gives it (text on SQLite, where parsing it into a datetime would cost more than the hash).
+_WALKED = (
+    "SELECT h.request_id, h.id, h.seq, h.prev_hash, h.entry_hash, h.actor_name, h.actor_id,"
+    " h.at, h.comment, h.definition_hash, h.event, h.fields, h.from_state, h.to_state"
+    " FROM history_entries h{where} ORDER BY h.request_id, h.id"
+)
+_HEADS = "SELECT r.id, r.version, r.head_hash FROM requests r{where} ORDER BY r.id"
+
+
+def _hashed_time(at) -> str:
+    """A stored timestamp in its hashed form, from a datetime or the stored text."""
+    if isinstance(at, datetime):
+        return _time(at)
+    if len(at) == 26 and at[10] == " ":  # SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'
+        return f"{at[:10]}T{at[11:]}"
+    return format_time(datetime.fromisoformat(at))
+
+
+def _row_hash(row, fields_text: str) -> str:
+    """SHA-256 hex of a walked row's bytes with the given fields text."""
+    _rid, _id, _seq, prev, _digest, actor, actor_id, at, comment, definition, event = row[:11]
+    text = _entry_text(
+        prev,
+        actor,
+        actor_id,
+        _hashed_time(at),
+        comment,
+        definition,
+        event,
+        fields_text,
+        row[12],
+        row[0],
+        row[2],
+        row[13],
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _intact(row) -> bool:
+    """Whether a walked row hashes to its stored hash. The stored fields text is tried first;
+    a text that is not in canonical form (an older database) is re-encoded before judging."""
+    fields = row[11]
+    if fields and _row_hash(row, fields) == row[4]:
+        return True
+    try:
+        value = json.loads(fields) if fields else None
+    except ValueError:
+        return False
+    return _row_hash(row, _fields_text(value)) == row[4]
+
+
+def _chain_problem(request_id: int, version: int, head: str, entries: list) -> ChainProblem | None:
+    """The first bad entry of one chain (entries in id order), or None."""
     prev = GENESIS
-    sha256 = hashlib.sha256
-    for expected_seq, entry in enumerate(entries, start=1):
-        if entry.seq != expected_seq:
-            missing = "deleted or reordered" if entry.seq > expected_seq else "reordered"
+    for expected_seq, row in enumerate(entries, start=1):
+        entry_id, seq, prev_hash, digest = row[1], row[2], row[3], row[4]
+        if seq != expected_seq:
+            missing = "deleted or reordered" if seq > expected_seq else "reordered"
             return ChainProblem(
                 request_id,
                 expected_seq,
-                entry.id,
-                f"entry #{expected_seq} is missing ({missing}); found #{entry.seq}",
+                entry_id,
+                f"entry #{expected_seq} is missing ({missing}); found #{seq}",
             )
-        if entry.prev_hash != prev:
+        if prev_hash != prev:
             return ChainProblem(
                 request_id,
-                entry.seq,
-                entry.id,
+                seq,
+                entry_id,
                 "does not chain from the entry before it (reordered or replaced)",
             )
-        if sha256(entry_bytes(entry.prev_hash, entry)).hexdigest() != entry.entry_hash:
+        if not _intact(row):
             return ChainProblem(
-                request_id, entry.seq, entry.id, "content does not match its hash (edited)"
+                request_id, seq, entry_id, "content does not match its hash (edited)"
             )
-        prev = entry.entry_hash
+        prev = digest
     if len(entries) != version or prev != head:
         return ChainProblem(
             request_id,
@@ -183,65 +270,178 @@ def _verify_chain(request_id: int, version: int, head: str, entries: list) -> Ch
     return None
 
 
-# What verification reads of each entry: plain rows, no ORM objects (a third of the cost).
-_VERIFIED_COLUMNS = (
-    HistoryEntry.id,
-    HistoryEntry.request_id,
-    HistoryEntry.seq,
-    HistoryEntry.at,
-    HistoryEntry.actor_id,
-    HistoryEntry.actor_name,
-    HistoryEntry.event,
-    HistoryEntry.from_state,
-    HistoryEntry.to_state,
-    HistoryEntry.fields,
-    HistoryEntry.comment,
-    HistoryEntry.definition_hash,
-    HistoryEntry.prev_hash,
-    HistoryEntry.entry_hash,
+def walk_chains(
+    session: Session, request_ids: list[int] | None = None
+) -> Iterator[tuple[int, int, ChainProblem | None]]:
+    """Walk chains in request id order in Python, the authority on every entry: yields
+    (request id, entries, first problem or None) per request; all requests unless named."""
+    connection = session.connection()
+    if request_ids is None:
+        where_h = where_r = ""
+    else:
+        if not request_ids:
+            return
+        ids = ", ".join(str(int(i)) for i in request_ids)
+        where_h, where_r = f" WHERE h.request_id IN ({ids})", f" WHERE r.id IN ({ids})"
+    # Plain DB-API cursors: SQLAlchemy's row objects would cost as much as the hashing.
+    driver = connection.connection.driver_connection
+    rows, heads = driver.cursor(), driver.cursor()
+    rows.execute(_WALKED.format(where=where_h))
+    heads.execute(_HEADS.format(where=where_r))
+    rows = iter(rows)
+    row = next(rows, None)
+    for request_id, version, head in heads:
+        while row is not None and row[0] < request_id:  # entries of no request: not a chain
+            row = next(rows, None)
+        entries = []
+        while row is not None and row[0] == request_id:
+            entries.append(row)
+            row = next(rows, None)
+        yield request_id, len(entries), _chain_problem(request_id, version, head, entries)
+
+
+# ---------------------------------------------------------------- verification in PostgreSQL
+#
+# On PostgreSQL the database itself re-hashes every entry and checks every link, in two
+# set-based statements run side by side; only the chains it cannot confirm are walked in
+# Python (walk_chains), the authority, which names the first bad entry. The database can only
+# confirm what Python would: it rebuilds each entry's bytes with json.dumps's escaping of '"'
+# and '\\', except that a control character stays raw where json.dumps escapes it, which can
+# make the bytes differ but never match (Python's bytes hold no raw control character); and
+# ``fields`` is stored as its canonical text (models.CanonicalJSON), the very bytes that were
+# hashed. So an entry whose rebuilt bytes hash to its stored hash holds exactly the values that
+# were hashed. SQLite has no SHA-256 of its own, and Python walking the rows there is faster
+# than SQLite calling Python back for every entry.
+
+
+def _json_string(column: str) -> str:
+    # json.dumps escapes '\\' and '"' so; backslashes first, or the quotes' would double.
+    # chr(34) is '"' and chr(92) a backslash, whatever the server's quoting settings.
+    escaped = (
+        f"replace(replace({column}, chr(92), chr(92) || chr(92)), chr(34), chr(92) || chr(34))"
+    )
+    return f"chr(34) || {escaped} || chr(34)"
+
+
+# at::text (DateStyle ISO) drops trailing zeros of the microseconds; isoformat writes all six.
+_HASHED_AT = (
+    "replace(rpad(CASE WHEN strpos(h.at::text, '.') > 0 THEN h.at::text ELSE h.at::text || '.'"
+    " END, 26, '0'), ' ', 'T')"
+)
+
+# entry_bytes of history row ``h`` as PostgreSQL text (NULL when a NOT NULL column is NULL).
+REBUILT_BYTES_SQL = " || ".join(
+    [
+        "h.prev_hash",
+        """'{"actor":'""",
+        _json_string("h.actor_name"),
+        """',"actor_id":'""",
+        "coalesce(h.actor_id::text, 'null')",
+        """',"at":"'""",
+        _HASHED_AT,
+        """'","comment":'""",
+        _json_string("h.comment"),
+        """',"definition":'""",
+        _json_string("h.definition_hash"),
+        """',"event":'""",
+        _json_string("h.event"),
+        """',"fields":'""",
+        "h.fields",
+        """',"from":'""",
+        f"coalesce({_json_string('h.from_state')}, 'null')",
+        """',"request_id":'""",
+        "h.request_id::text",
+        """',"seq":'""",
+        "h.seq::text",
+        """',"to":'""",
+        _json_string("h.to_state"),
+        """'}'""",
+    ]
+)
+
+# Every entry re-hashed: a parallel scan.
+_UNCONFIRMED_ENTRIES = (
+    "SELECT DISTINCT h.request_id FROM history_entries h"
+    f" WHERE encode(sha256(convert_to({REBUILT_BYTES_SQL}, 'UTF8')), 'hex')"
+    " IS DISTINCT FROM h.entry_hash"
+)
+# Every chain in one ordered pass: entries numbered 1, 2, 3 …, each chained from the one before
+# (the first from genesis), as many as the request's version, the last one its head. A request
+# without entries is unconfirmed too.
+_UNCONFIRMED_CHAINS = (
+    "SELECT r.id FROM requests r LEFT JOIN ("
+    " SELECT x.request_id, max(x.seq) AS last_seq,"
+    "  max(CASE WHEN x.next_seq IS NULL THEN x.entry_hash END) AS last_hash,"
+    "  max(CASE WHEN x.seq = x.position"
+    f"   AND x.prev_hash = coalesce(x.chained_from, '{GENESIS}') THEN 0 ELSE 1 END) AS broken"
+    " FROM (SELECT h.request_id, h.seq, h.prev_hash, h.entry_hash,"
+    "   row_number() OVER w AS position, lag(h.entry_hash) OVER w AS chained_from,"
+    "   lead(h.seq) OVER w AS next_seq"
+    "  FROM history_entries h WINDOW w AS (PARTITION BY h.request_id ORDER BY h.seq)) x"
+    " GROUP BY x.request_id) c ON c.request_id = r.id"
+    " WHERE c.request_id IS NULL OR c.broken = 1 OR c.last_seq IS DISTINCT FROM r.version"
+    " OR c.last_hash IS DISTINCT FROM r.head_hash"
 )
 
 
-def iter_chain_problems(
-    session: Session, batch: int = 2000
-) -> Iterator[tuple[int, ChainProblem | None]]:
-    """Verify every request's chain in id order; yields (entries checked, problem or None)."""
-    last_id = 0
-    while True:
-        requests = session.execute(
-            select(Request.id, Request.version, Request.head_hash)
-            .where(Request.id > last_id)
-            .order_by(Request.id)
-            .limit(batch)
-        ).all()
-        if not requests:
-            return
-        ids = [r.id for r in requests]
-        by_request: dict[int, list] = {i: [] for i in ids}
-        rows = session.execute(
-            select(*_VERIFIED_COLUMNS)
-            .where(HistoryEntry.request_id.between(ids[0], ids[-1]))
-            .order_by(HistoryEntry.request_id, HistoryEntry.id)
-        )
-        for entry in rows:
-            bucket = by_request.get(entry.request_id)
-            if bucket is not None:
-                bucket.append(entry)
-        for r in requests:
-            entries = by_request[r.id]
-            yield len(entries), _verify_chain(r.id, r.version, r.head_hash, entries)
-        last_id = ids[-1]
+def _unconfirmed(connection, statement: str) -> list[int]:
+    connection.exec_driver_sql("SET LOCAL DateStyle TO ISO")  # at::text's form
+    return list(connection.exec_driver_sql(statement).scalars())
+
+
+def _on_own_connection(engine: Engine, statement: str) -> list[int]:
+    with engine.connect() as connection:
+        return _unconfirmed(connection, statement)
+
+
+def unconfirmed_requests(session: Session) -> list[int]:
+    """Ids of the requests whose chains PostgreSQL could not confirm by itself, in id order.
+
+    The re-hashing runs on a second connection while the chains are checked on the session's,
+    so both cores work; each statement reads one consistent snapshot of its own.
+    """
+    bind = session.get_bind()
+    found: set[int] = set()
+    if isinstance(bind, Engine):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            rehashed = pool.submit(_on_own_connection, bind, _UNCONFIRMED_ENTRIES)
+            found.update(_unconfirmed(session.connection(), _UNCONFIRMED_CHAINS))
+            found.update(rehashed.result())
+    else:
+        for statement in (_UNCONFIRMED_ENTRIES, _UNCONFIRMED_CHAINS):
+            found.update(_unconfirmed(session.connection(), statement))
+    return sorted(found)
 
 
 def verify_all(session: Session) -> tuple[int, int, ChainProblem | None]:
-    """Walk every chain; returns (requests, entries, first problem or None)."""
-    requests = entries = 0
-    for count, problem in iter_chain_problems(session):
-        requests += 1
-        entries += count
-        if problem is not None:
-            return requests, entries, problem
-    return requests, entries, None
+    """Verify every chain; returns (requests, entries, first problem or None).
+
+    With a problem, the counts are those of the requests up to and including the broken one,
+    as a walk in request order checks them.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        requests = entries = 0
+        for _request_id, count, problem in walk_chains(session):
+            requests += 1
+            entries += count
+            if problem is not None:
+                return requests, entries, problem
+        return requests, entries, None
+    suspects = unconfirmed_requests(session)
+    for start in range(0, len(suspects), 1000):
+        for request_id, _count, problem in walk_chains(session, suspects[start : start + 1000]):
+            if problem is not None:
+                return (*_counts(session, request_id), problem)
+    return (*_counts(session, None), None)
+
+
+def _counts(session: Session, up_to: int | None) -> tuple[int, int]:
+    requests = select(func.count()).select_from(Request)
+    entries = select(func.count()).select_from(HistoryEntry)
+    if up_to is not None:
+        requests = requests.where(Request.id <= up_to)
+        entries = entries.where(HistoryEntry.request_id <= up_to)
+    return session.scalar(requests), session.scalar(entries)
 
 
 def checkpoint(session: Session) -> tuple[str, int]:
