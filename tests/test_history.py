@@ -700,7 +700,6 @@ def rebuilt_in_database(session, entry_id: int) -> str | None:
     """One stored entry's bytes (as text) as PostgreSQL rebuilds them to re-hash them."""
     from workflow.history import REBUILT_BYTES_SQL
 
-    session.execute(text("SET LOCAL DateStyle TO ISO"))
     return session.execute(
         text(f"SELECT {REBUILT_BYTES_SQL} FROM history_entries h WHERE h.id = :i"),
         {"i": entry_id},
@@ -752,6 +751,43 @@ class TestVerifiedInPostgres:
         with sessionmaker(app.extensions["changeflow.engine"])() as session:
             assert unconfirmed_requests(session) == [chains.b]
             assert verify_all(session) == (3, chains.entries + 1, None)
+
+    def test_quotes_in_name_columns_cannot_pass_off_a_rewritten_entry(self, app, chains, pg_only):
+        """Plain quotes around the name columns are json.dumps's only for names without '"':
+        with quotes, a rewritten entry can rebuild to exactly the bytes of the original (its
+        fields shaped like the rest of an entry). The database must leave it to Python."""
+        from workflow.history import _UNCONFIRMED_ENTRIES, _WALKED, _intact
+
+        engine = app.extensions["changeflow.engine"]
+        tail = {"from": None, "request_id": chains.c, "seq": 999}
+        original = HistoryEntry(
+            request_id=chains.c, seq=999, at=datetime(2026, 11, 2, 2, 0), actor_id=None,
+            actor_name="it_staff", event="note", from_state=None, to_state="x", comment="",
+            fields={"a": "v", "fields": {}, **tail, "to": "y"},
+            definition_hash="d" * 64, prev_hash=GENESIS,
+        )  # fmt: skip
+        hashed = entry_bytes(GENESIS, original)
+        table = HistoryEntry.__table__
+        rewritten = {c.key: getattr(original, c.key) for c in table.columns if c.key != "id"}
+        rewritten.update(
+            entry_hash=hashlib.sha256(hashed).hexdigest(),
+            event='note","fields":{"a":"v',
+            fields={},
+            to_state=f'y"}},"from":null,"request_id":{chains.c},"seq":999,"to":"x',
+        )
+        with engine.begin() as conn:
+            entry_id = conn.execute(table.insert().values(**rewritten).returning(table.c.id))
+            entry_id = entry_id.scalar()
+        with sessionmaker(engine)() as session:
+            # Quoted plainly, the rewritten names rebuild the original's very bytes ...
+            assert rebuilt_in_database(session, entry_id).encode() == hashed
+        with engine.connect() as conn:
+            # ... so only the guard on the name columns keeps the database from confirming it,
+            assert chains.c in conn.exec_driver_sql(_UNCONFIRMED_ENTRIES).scalars().all()
+        with engine.connect() as conn:
+            # and Python, which escapes, refuses it.
+            stored = conn.exec_driver_sql(_WALKED.format(where=f" WHERE h.id = {entry_id}")).one()
+            assert not _intact(tuple(stored))
 
     @settings(
         max_examples=60,
