@@ -11,7 +11,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from models import ApiToken, Contract, Department, RoleAssignment, User, Vendor, utcnow
@@ -177,20 +177,20 @@ def revoke_tokens(session: Session, user: User) -> int:
     return len(tokens)
 
 
+# One round trip: the token, its user and the user's roles (every call needs all three). Built
+# once: building the loader options costs about as much as running the cached statement.
+_TOKEN_WITH_USER = (
+    select(ApiToken)
+    .where(ApiToken.token_sha256 == bindparam("digest"))
+    .options(joinedload(ApiToken.user).joinedload(User.roles))
+)
+
+
 def user_for_token(session: Session, raw: str) -> User | None:
     """The active user a raw token belongs to, or None (unknown, revoked, inactive)."""
     if not raw or len(raw) > 200:
         return None
-    # One round trip: the token, its user and the user's roles (every call needs all three).
-    token = (
-        session.scalars(
-            select(ApiToken)
-            .where(ApiToken.token_sha256 == token_digest(raw))
-            .options(joinedload(ApiToken.user).joinedload(User.roles))
-        )
-        .unique()
-        .first()
-    )
+    token = session.scalars(_TOKEN_WITH_USER, {"digest": token_digest(raw)}).unique().first()
     if token is None or token.revoked_at is not None:
         return None
     user = token.user

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import lru_cache
+from time import monotonic
+from weakref import WeakKeyDictionary
 
 from holidays.countries.china import China, ChinaStaticHolidays
 from sqlalchemy import select
@@ -87,6 +89,27 @@ class WorkingCalendar:
 STATUTORY = WorkingCalendar()
 
 
+# Overrides are read on every page that shows a deadline, and change a few times a year: each
+# process keeps them per database for a few seconds (and drops them at once when it writes one).
+OVERRIDES_TTL_SECONDS = 5.0
+_overrides_cache: WeakKeyDictionary = WeakKeyDictionary()
+
+
 def load_overrides(session) -> dict[date, bool]:
-    """Every calendar override IT has set, as ``date → is working``."""
-    return dict(session.execute(select(CalendarOverride.day, CalendarOverride.working)).all())
+    """Every calendar override IT has set, as ``date → is working`` (at most a few seconds old
+    when another process changed them)."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    cached = _overrides_cache.get(engine)
+    now = monotonic()
+    if cached is not None and now - cached[0] < OVERRIDES_TTL_SECONDS:
+        return cached[1]
+    found = dict(session.execute(select(CalendarOverride.day, CalendarOverride.working)).all())
+    _overrides_cache[engine] = (now, found)
+    return found
+
+
+def forget_overrides(session) -> None:
+    """Drop this process's copy of the overrides (after IT changed one)."""
+    bind = session.get_bind()
+    _overrides_cache.pop(getattr(bind, "engine", bind), None)

@@ -22,7 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import CalendarOverride, User, utcnow
-from workflow.business_calendar import LAST_OFFICIAL_YEAR, _statutory, is_provisional
+from workflow.business_calendar import (
+    LAST_OFFICIAL_YEAR,
+    _statutory,
+    forget_overrides,
+    is_provisional,
+)
 from workflow.errors import Forbidden, InvalidInput, NotFound, StaleVersion
 from workflow.security_log import record_security_event
 
@@ -160,6 +165,7 @@ def set_override(
                 "Someone else changed this date at the same time; reload and try again.",
                 {"day": day.isoformat()},
             ) from exc
+    forget_overrides(session)
     after = _describe(working, OVERRIDE, reason)
     record_security_event(
         session,
@@ -185,6 +191,7 @@ def remove_override(session: Session, actor, day: date) -> None:
     after = _describe(*statutory_status(day))
     session.delete(existing)
     session.flush()
+    forget_overrides(session)
     record_security_event(
         session,
         CALENDAR_OVERRIDE_REMOVED,
