@@ -35,8 +35,8 @@ class DefinitionVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# Title search helpers made by migration 0005 outside the mapped tables (pg_trgm index,
-# SQLite FTS5 table and its shadow tables): schema comparisons leave them alone.
+# Title search helpers made by migrations 0005 and 0008 outside the mapped tables (pg_trgm
+# indexes, SQLite FTS5 table and its shadow tables): schema comparisons leave them alone.
 SEARCH_HELPERS = ("ix_requests_title_trgm", "requests_title_fts")
 
 
@@ -57,6 +57,8 @@ class Request(Base):
         Index("ix_requests_kind_state", "kind", "state", "id"),
         Index("ix_requests_contract_created", "contract_id", "created_at"),
         Index("ix_requests_department_created", "department_id", "created_at"),
+        # A department user's filtered list, in id order from the index (migration 0008).
+        Index("ix_requests_department_kind_state", "department_id", "kind", "state", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(60))
