@@ -39,6 +39,14 @@ def events(db, kind: str) -> list[SecurityEvent]:
     return list(db.scalars(select(SecurityEvent).where(SecurityEvent.kind == kind)))
 
 
+def post_override(client, who: str, reason: str = "停电", **extra):
+    """Sign in as ``who`` and post the override form for 2026-10-08 (a day off)."""
+    sign_in(client, who)
+    token = csrf_token(client, "/calendar?year=2026")
+    data = {"csrf_token": token, "day": "2026-10-08", "working": "0", "reason": reason}
+    return client.post("/calendar/overrides", data=data, **extra), token
+
+
 def cell(page: str, day: str) -> str:
     """The class attribute of one day's cell in the month grids."""
     match = re.search(rf'<td class="([^"]*)" data-day="{day}"', page)
@@ -160,12 +168,7 @@ class TestPage:
         assert client.get("/calendar?year=1999").status_code == 404
 
     def test_override_round_trip_through_the_form(self, client, world, db):
-        sign_in(client, "it_staff")
-        token = csrf_token(client, "/calendar?year=2026")
-        response = client.post(
-            "/calendar/overrides",
-            data={"csrf_token": token, "day": "2026-10-08", "working": "0", "reason": "停电"},
-        )
+        response, token = post_override(client, "it_staff")
         assert response.status_code == 302
         page = client.get("/calendar?year=2026").get_data(as_text=True)
         assert "off why-override" in cell(page, "2026-10-08")
@@ -177,13 +180,7 @@ class TestPage:
         assert "working why-workday" in cell(page, "2026-10-08")
 
     def test_a_form_without_a_reason_is_refused_and_writes_nothing(self, client, world, db):
-        sign_in(client, "it_staff")
-        token = csrf_token(client, "/calendar?year=2026")
-        response = client.post(
-            "/calendar/overrides",
-            data={"csrf_token": token, "day": "2026-10-08", "working": "0", "reason": ""},
-            follow_redirects=True,
-        )
+        response, _ = post_override(client, "it_staff", reason="", follow_redirects=True)
         assert response.status_code == 200
         page = response.get_data(as_text=True)
         assert '<div class="flash error" role="status">请说明原因。</div>' in page
@@ -198,23 +195,13 @@ class TestPage:
         assert override_count(db) == 0
 
     def test_a_signer_cannot_post_an_override(self, client, world, db):
-        sign_in(client, "it_signer")
-        token = csrf_token(client, "/calendar?year=2026")
-        response = client.post(
-            "/calendar/overrides",
-            data={"csrf_token": token, "day": "2026-10-08", "working": "0", "reason": "x"},
-        )
+        response, _ = post_override(client, "it_signer")
         assert response.status_code == 403
         assert override_count(db) == 0
 
     def test_the_auditor_sees_the_change(self, client, world):
-        it = sign_in(client, "it_staff")
-        assert it.status_code == 302
-        token = csrf_token(client, "/calendar?year=2026")
-        client.post(
-            "/calendar/overrides",
-            data={"csrf_token": token, "day": "2026-10-08", "working": "0", "reason": "停电"},
-        )
+        response, token = post_override(client, "it_staff")
+        assert response.status_code == 302
         client.post("/logout", data={"csrf_token": token})
         sign_in(client, "auditor")
         page = client.get("/audit").get_data(as_text=True)
