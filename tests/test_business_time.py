@@ -98,7 +98,8 @@ class TestPublished2026Schedule:
         assert not self.cal.is_working_day(day)
 
     def test_working_days_of_national_day_week_and_the_fortnight_around_it(self):
-        worked = [d for d in days(date(2026, 9, 19), date(2026, 10, 11)) if self.cal.is_working_day(d)]
+        fortnight = days(date(2026, 9, 19), date(2026, 10, 11))
+        worked = [d for d in fortnight if self.cal.is_working_day(d)]
         assert worked == [
             date(2026, 9, 20),
             date(2026, 9, 21),
