@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from marshmallow import ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -280,6 +280,23 @@ def fire(
     return entry
 
 
+# Core statements on the tables, built once: the ORM's bulk paths cost more than the unit of
+# work, and building the statements on every transition cost as much as running them.
+_requests, _history = Request.__table__, HistoryEntry.__table__
+_ADVANCE = (
+    update(_requests)
+    .where(_requests.c.id == bindparam("request_id"), _requests.c.version == bindparam("expected"))
+    .values(
+        state=bindparam("new_state"),
+        version=bindparam("new_version"),
+        updated_at=bindparam("new_updated_at"),
+        head_hash=bindparam("new_head_hash"),
+    )
+)
+_APPEND = insert(_history).returning(_history.c.id)
+_HISTORY_KEYS = tuple(c.key for c in _history.columns if c.key != "id")
+
+
 def _record_transition(
     session: Session, request: Request, event, to_state, actor, values, comment, now, definition
 ):
@@ -305,13 +322,14 @@ def _record_transition(
     )
     changed = {"state": to_state, "version": expected + 1, "updated_at": now}
     changed["head_hash"] = entry.entry_hash
-    # Core statements on the tables: the ORM's bulk paths cost more than the unit of work.
-    requests, history = Request.__table__, HistoryEntry.__table__
     connection = session.connection()
     updated = connection.execute(
-        update(requests)
-        .where(requests.c.id == request.id, requests.c.version == expected)
-        .values(**changed)
+        _ADVANCE,
+        {
+            "request_id": request.id,
+            "expected": expected,
+            **{f"new_{k}": v for k, v in changed.items()},
+        },
     )
     if updated.rowcount != 1:
         set_committed_value(request, "head_hash", entry.prev_hash)
@@ -321,8 +339,8 @@ def _record_transition(
         )
     for key, value in changed.items():
         set_committed_value(request, key, value)
-    columns = {c.key: getattr(entry, c.key) for c in history.columns if c.key != "id"}
-    entry.id = connection.execute(insert(history).returning(history.c.id), columns).scalar_one()
+    columns = {key: getattr(entry, key) for key in _HISTORY_KEYS}
+    entry.id = connection.execute(_APPEND, columns).scalar_one()
     return entry
 
 
