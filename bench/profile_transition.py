@@ -1,0 +1,96 @@
+"""Profile one worker's share of a transition, in process, without gunicorn or a network.
+
+    .venv/bin/python bench/profile_transition.py --backend postgres --size 100k [--count 2000]
+
+Fires ``POST /api/v1/requests/{id}/events/{event}`` through Flask's test client on a generated
+database, the vendor's incidents going in_progress ⇄ waiting_hospital exactly as
+``http_bench.py`` drives them, and the floor endpoint the same number of times. It prints the
+CPU milliseconds per call of each (the ratio the HTTP benchmark's throughput follows on a
+CPU-bound machine) and the top of a cProfile of the transitions, sorted by own time and by
+cumulative time. Nothing is written to bench/results: this is for finding where time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import time
+
+from common import database_url, tokens_path
+
+
+def main() -> None:
+    """Time and profile transitions against the floor on one generated database."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="postgres")
+    parser.add_argument("--size", default="100k")
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+
+    url = database_url(args.backend, args.size)
+    os.environ["DATABASE_URL"] = url  # read by create_app when wsgi builds the app
+    from wsgi import app
+
+    tokens = json.loads(tokens_path(url).read_text())
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {tokens['bench_vendor']}"}
+    targets = []
+    for state in ("in_progress", "waiting_hospital"):
+        page = client.get(
+            f"/api/v1/requests?kind=incident&state={state}&per_page=200", headers=headers
+        ).json
+        targets += [[r["id"], r["version"], r["state"]] for r in page["items"]]
+    if not targets:
+        raise SystemExit("no incidents to move; generate the database first")
+
+    def transition(n: int) -> None:
+        target = targets[n % len(targets)]
+        event = "wait_for_hospital" if target[2] == "in_progress" else "resume"
+        body = {"version": target[1], "fields": {}, "comment": "等待院方确认 / benchmark"}
+        response = client.post(
+            f"/api/v1/requests/{target[0]}/events/{event}", json=body, headers=headers
+        )
+        assert response.status_code == 200, response.json
+        target[1], target[2] = response.json["version"], response.json["state"]
+
+    floor_versions: dict[int, int | None] = {}
+
+    def floor(n: int) -> None:
+        item = 1 + n % 1000
+        response = client.post(f"/bench/floor/{item}", json={"version": floor_versions.get(item)})
+        floor_versions[item] = (
+            response.json["version"] if response.status_code == 200 else response.json["current"]
+        )
+
+    for n in range(200):  # warm up caches, pools, compiled statements
+        transition(n)
+        floor(n)
+        floor(n)
+
+    def cpu_ms(step) -> float:
+        began = time.process_time()
+        for n in range(args.count):
+            step(n)
+        return 1000 * (time.process_time() - began) / args.count
+
+    floor_ms, engine_ms = cpu_ms(floor), cpu_ms(transition)
+    print(
+        f"{args.backend} {args.size}: transition {engine_ms:.2f} ms CPU, floor {floor_ms:.2f} ms "
+        f"CPU per call; floor ÷ transition {floor_ms / engine_ms:.2f}"
+    )
+    profile = cProfile.Profile()
+    profile.enable()
+    for n in range(args.count):
+        transition(n)
+    profile.disable()
+    stats = pstats.Stats(profile).strip_dirs()
+    stats.sort_stats("tottime").print_stats(args.top)
+    stats.sort_stats("cumulative").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
