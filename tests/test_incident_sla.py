@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from models import Request
 from tests.helpers import Flow, creation_fields
+from workflow import sla
 
 # Monday 2026-11-02 10:00 in Beijing: a working day, inside business hours.
 REPORTED = datetime(2026, 11, 2, 2, 0)
@@ -127,6 +128,51 @@ class TestRequestDocument:
         }
         # 60 paused minutes push the 2-hour resolution deadline back by 60 minutes.
         assert targets["resolution"]["due_at"] == iso(REPORTED + timedelta(hours=3))
+
+
+class TestHistoryReadWithTheTransition:
+    """On PostgreSQL the transition's own statement returns the history the clocks need; what it
+    leaves in the session must be exactly what reading the history again gives."""
+
+    def test_the_clocks_after_a_transition_equal_a_fresh_read(self, flow, db):
+        request = incident(flow, "L2")
+        walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
+        walk(flow, request, [("start_work", "vendor_engineer", 10)])
+        walk(flow, request, [("wait_for_hospital", "vendor_engineer", 30)])
+        now = REPORTED + timedelta(minutes=45)
+        remembered = sla._remembered(db, request)
+        if db.get_bind().dialect.name == "postgresql":
+            assert remembered is not None and len(remembered) == request.version == 4
+        read = sla.moments_of(db, [request.id])[request.id]
+        assert remembered in (None, read)
+        shown = sla.statuses_for(db, [request], now)[request.id]
+        db.info.clear()
+        fresh = sla.statuses_for(db, [request], now)[request.id]
+        assert sla.sla_data(shown, request) == sla.sla_data(fresh, request)
+        assert {t.name: t.state for t in fresh.targets} == {"response": "met", "resolution": "paused"}
+
+    def test_a_memory_of_another_head_is_ignored(self, flow, db):
+        request = incident(flow, "L2")
+        walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
+        stale = [sla.Moment(REPORTED, "report", "new")]  # the chain as it stood one entry ago
+        db.info[sla._REMEMBERED] = {request.id: ("0" * 64, stale)}
+        assert sla._remembered(db, request) is None
+        moments = sla.statuses_for(db, [request], REPORTED + timedelta(minutes=20))
+        states = {t.name: t.state for t in moments[request.id].targets}
+        assert states == {"response": "met", "resolution": "running"}
+        sla.remember_moments(db, request, stale)
+        assert sla._remembered(db, request) == stale
+
+    def test_a_rolled_back_transition_leaves_no_memory_behind(self, flow, db):
+        request = incident(flow, "L2")
+        db.commit()
+        with db.begin_nested() as savepoint:
+            walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
+            savepoint.rollback()
+        assert request.version == 1  # expired by the rollback and read again
+        assert sla._remembered(db, request) is None
+        read = sla.moments_of(db, [request.id])[request.id]
+        assert [m.to_state for m in read] == [request.state]
 
 
 class TestReopen:

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, null, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -43,6 +43,7 @@ from workflow.fields import REFERENCE_TYPES, validate_fields
 from workflow.history import append_entry, next_entry
 from workflow.registry import FireContext, Refusal
 from workflow.scope import roles_for_contract, roles_for_request
+from workflow.sla import Moment, remember_moments
 
 MAX_COMMENT = 10_000
 MAX_TITLE = 300
@@ -297,13 +298,42 @@ _APPEND = insert(_history).returning(_history.c.id)
 _HISTORY_KEYS = tuple(c.key for c in _history.columns if c.key != "id")
 
 
+def _moment_columns(columns, ident):
+    return ident, columns.seq, columns.at, columns.event, columns.to_state
+
+
+def _advance_and_append():
+    """PostgreSQL: the versioned UPDATE, the history INSERT and the clock-relevant history in
+    one round trip. Every part of a WITH statement sees one snapshot, so the earlier entries
+    are read as they stood; the new one comes back from the INSERT. When the version moved, the
+    UPDATE changes nothing, the INSERT inserts nothing and no row carries an id."""
+    advanced = _ADVANCE.returning(_requests.c.id).cte("advanced")
+    values = select(*[bindparam(k, type_=_history.c[k].type) for k in _HISTORY_KEYS])
+    appended = (
+        insert(_history)
+        .from_select(list(_HISTORY_KEYS), values.select_from(advanced))
+        .returning(*_moment_columns(_history.c, _history.c.id))
+        .cte("appended")
+    )
+    earlier = select(*_moment_columns(_history.c, null().label("id"))).where(
+        _history.c.request_id == bindparam("request_id"),
+        _history.c.seq < bindparam("seq"),
+        exists(select(advanced.c.id)),
+    )
+    return union_all(select(*_moment_columns(appended.c, appended.c.id)), earlier).order_by("seq")
+
+
+_ADVANCE_AND_APPEND = _advance_and_append()
+
+
 def _record_transition(
     session: Session, request: Request, event, to_state, actor, values, comment, now, definition
 ):
     """One versioned UPDATE (state, version, chain head) and one INSERT of the history entry.
 
-    Written as two plain statements rather than through the unit of work, which cost more than
-    the rest of the transition; the request's in-memory state is then set as committed.
+    Written as plain statements rather than through the unit of work, which cost more than the
+    rest of the transition; the request's in-memory state is then set as committed. On
+    PostgreSQL both, and the read of the history the SLA clocks need, are one statement.
     Raises StaleVersion when the version moved (a concurrent loser fails on the UPDATE, never on
     the history row's unique (request_id, seq)).
     """
@@ -322,25 +352,32 @@ def _record_transition(
     )
     changed = {"state": to_state, "version": expected + 1, "updated_at": now}
     changed["head_hash"] = entry.entry_hash
+    advance = {
+        "request_id": request.id,
+        "expected": expected,
+        **{f"new_{k}": v for k, v in changed.items()},
+    }
+    columns = {key: getattr(entry, key) for key in _HISTORY_KEYS}
     connection = session.connection()
-    updated = connection.execute(
-        _ADVANCE,
-        {
-            "request_id": request.id,
-            "expected": expected,
-            **{f"new_{k}": v for k, v in changed.items()},
-        },
-    )
-    if updated.rowcount != 1:
-        set_committed_value(request, "head_hash", entry.prev_hash)
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(_ADVANCE_AND_APPEND, {**advance, **columns}).all()
+        # Unpacked, not read by name: a long-lived ticket has hundreds of entries.
+        moments = [Moment(at, name, state) for _id, _seq, at, name, state in rows]
+        entry.id = next((row[0] for row in rows if row[0] is not None), None)
+    else:
+        entry.id = None
+        if connection.execute(_ADVANCE, advance).rowcount == 1:
+            entry.id = connection.execute(_APPEND, columns).scalar_one()
+        moments = None
+    if entry.id is None:
         raise StaleVersion(
             "Someone else changed this request at the same moment. Reload and try again.",
             {"expected": expected},
         )
     for key, value in changed.items():
         set_committed_value(request, key, value)
-    columns = {key: getattr(entry, key) for key in _HISTORY_KEYS}
-    entry.id = connection.execute(_APPEND, columns).scalar_one()
+    if moments is not None:
+        remember_moments(session, request, moments)
     return entry
 
 

@@ -117,6 +117,7 @@ def entry_bytes(prev_hash: str, entry) -> bytes:
 def append_entry(session: Session, request: Request, **entry) -> HistoryEntry:
     """Append the next link of the request's chain and move its head; only adds, never flushes."""
     built = next_entry(request, **entry)
+    request.head_hash = built.entry_hash
     session.add(built)
     return built
 
@@ -134,7 +135,9 @@ def next_entry(
     comment: str,
     definition_hash: str,
 ) -> HistoryEntry:
-    """The next link of the request's chain, not yet added to the session; moves the head."""
+    """The next link of the request's chain, not yet added to the session. The request's head is
+    left as it is: the caller moves it (an attribute set would make the unit of work visit the
+    request on the next flush, which the engine's own UPDATE has already written)."""
     entry = HistoryEntry(
         request_id=request.id,
         seq=seq,
@@ -150,7 +153,6 @@ def next_entry(
         prev_hash=request.head_hash or GENESIS,
     )
     entry.entry_hash = hashlib.sha256(entry_bytes(entry.prev_hash, entry)).hexdigest()
-    request.head_hash = entry.entry_hash
     return entry
 
 

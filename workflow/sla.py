@@ -294,6 +294,24 @@ _MOMENTS = (
 )
 
 
+# Where a transition leaves the history it read for the clocks (engine._record_transition on
+# PostgreSQL), keyed by request id with the chain head it belongs to: the response to the
+# transition shows the clocks without reading the history again.
+_REMEMBERED = "changeflow.moments"
+
+
+def remember_moments(session: Session, request: Request, moments: list[Moment]) -> None:
+    """Keep a request's full clock history, just read, for the rest of the session."""
+    session.info.setdefault(_REMEMBERED, {})[request.id] = (request.head_hash, moments)
+
+
+def _remembered(session: Session, request: Request) -> list[Moment] | None:
+    """The remembered history of a request, while it still ends at the request's head (a
+    rolled-back transition leaves the head where it was, and the memory is then ignored)."""
+    known = session.info.get(_REMEMBERED, {}).get(request.id)
+    return known[1] if known is not None and known[0] == request.head_hash else None
+
+
 def moments_of(session: Session, request_ids: Iterable[int]) -> dict[int, list[Moment]]:
     """The clock-relevant part of the history of several requests, in order, in one query."""
     ids = list(request_ids)
@@ -324,7 +342,8 @@ def statuses_for(
     timed = [(r, d) for r, d in timed if has_clocks(d)]
     if not timed:
         return {}
-    moments = moments_of(session, [r.id for r, _ in timed])
+    moments = {r.id: m for r, _ in timed if (m := _remembered(session, r)) is not None}
+    moments.update(moments_of(session, [r.id for r, _ in timed if r.id not in moments]))
     cache = ClockCache(session)
     found = {}
     for request, definition in timed:
