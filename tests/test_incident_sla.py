@@ -149,7 +149,8 @@ class TestHistoryReadWithTheTransition:
         db.info.clear()
         fresh = sla.statuses_for(db, [request], now)[request.id]
         assert sla.sla_data(shown, request) == sla.sla_data(fresh, request)
-        assert {t.name: t.state for t in fresh.targets} == {"response": "met", "resolution": "paused"}
+        states = {t.name: t.state for t in fresh.targets}
+        assert states == {"response": "met", "resolution": "paused"}
 
     def test_a_memory_of_another_head_is_ignored(self, flow, db):
         request = incident(flow, "L2")
