@@ -753,9 +753,9 @@ class TestVerifiedInPostgres:
             assert verify_all(session) == (3, chains.entries + 1, None)
 
     def test_quotes_in_name_columns_cannot_pass_off_a_rewritten_entry(self, app, chains, pg_only):
-        """Plain quotes around the name columns are json.dumps's only for names without '"':
-        with quotes, a rewritten entry can rebuild to exactly the bytes of the original (its
-        fields shaped like the rest of an entry). The database must leave it to Python."""
+        """Quotes in a name column must be escaped as json.dumps escapes them: with plain quotes,
+        a rewritten entry would rebuild to exactly the bytes of the original (its fields shaped
+        like the rest of an entry), and the database would confirm what Python refuses."""
         from workflow.history import _UNCONFIRMED_ENTRIES, _WALKED, _intact
 
         engine = app.extensions["changeflow.engine"]
@@ -775,19 +775,23 @@ class TestVerifiedInPostgres:
             fields={},
             to_state=f'y"}},"from":null,"request_id":{chains.c},"seq":999,"to":"x',
         )
+        plainly_quoted = hashed.decode()
         with engine.begin() as conn:
             entry_id = conn.execute(table.insert().values(**rewritten).returning(table.c.id))
             entry_id = entry_id.scalar()
-        with sessionmaker(engine)() as session:
-            # Quoted plainly, the rewritten names rebuild the original's very bytes ...
-            assert rebuilt_in_database(session, entry_id).encode() == hashed
         with engine.connect() as conn:
-            # ... so only the guard on the name columns keeps the database from confirming it,
-            assert chains.c in conn.exec_driver_sql(_UNCONFIRMED_ENTRIES).scalars().all()
-        with engine.connect() as conn:
-            # and Python, which escapes, refuses it.
             stored = conn.exec_driver_sql(_WALKED.format(where=f" WHERE h.id = {entry_id}")).one()
-            assert not _intact(tuple(stored))
+        with sessionmaker(engine)() as session:
+            # The database rebuilds the rewritten entry as Python does, escaped, not the
+            # original's bytes that plain quotes would give ...
+            rebuilt = rebuilt_in_database(session, entry_id)
+            assert rebuilt != plainly_quoted
+            assert rebuilt.encode() == entry_bytes(GENESIS, session.get(HistoryEntry, entry_id))
+        with engine.connect() as conn:
+            # ... so the database does not confirm it,
+            assert chains.c in conn.exec_driver_sql(_UNCONFIRMED_ENTRIES).scalars().all()
+        # and Python refuses it.
+        assert not _intact(tuple(stored))
 
     @settings(
         max_examples=60,

@@ -307,15 +307,13 @@ def walk_chains(
 # On PostgreSQL the database itself re-hashes every entry and checks every link, in two
 # set-based statements run side by side; only the chains it cannot confirm are walked in
 # Python (walk_chains), the authority, which names the first bad entry. The database can only
-# confirm what Python would. It rebuilds each entry's bytes: the free-text columns (actor,
-# comment) with json.dumps's escaping of '"' and '\\'; the name columns (event, states,
-# definition hash) in plain quotes, and only when none of them holds a '"' or '\\' (else the
-# entry stays unconfirmed). A control character stays raw where json.dumps escapes it, which
-# can make the bytes differ but never match: Python's bytes hold no raw control character.
-# ``fields`` is stored as its canonical text (models.CanonicalJSON), the very bytes that were
-# hashed. So an entry whose rebuilt bytes hash to its stored hash holds exactly the values that
-# were hashed. SQLite has no SHA-256 of its own, and Python walking the rows there is faster
-# than SQLite calling Python back for every entry.
+# confirm what Python would. It rebuilds each entry's bytes with json.dumps's escaping of '"'
+# and '\\' in every text column. A control character stays raw where json.dumps escapes it,
+# which can make the bytes differ but never match: Python's bytes hold no raw control
+# character. ``fields`` is stored as its canonical text (models.CanonicalJSON), the very bytes
+# that were hashed. So an entry whose rebuilt bytes hash to its stored hash holds exactly the
+# values that were hashed. SQLite has no SHA-256 of its own, and Python walking the rows there
+# is faster than SQLite calling Python back for every entry.
 
 
 def _escaped(column: str) -> str:
@@ -325,17 +323,9 @@ def _escaped(column: str) -> str:
     return f"chr(34) || replace({backslashes}, chr(34), chr(92) || chr(34)) || chr(34)"
 
 
-def _quoted(column: str) -> str:
-    return f"chr(34) || {column} || chr(34)"
-
-
-_NAMES = "concat(h.event, h.from_state, h.to_state, h.definition_hash)"
-# The name columns hold neither '"' nor '\\', so that plain quotes are json.dumps's.
-_PLAIN_NAMES = f"strpos({_NAMES}, chr(34)) = 0 AND strpos({_NAMES}, chr(92)) = 0"
-
-# entry_bytes of history row ``h`` as PostgreSQL text (NULL when a NOT NULL column is NULL;
-# right for the name columns only under _PLAIN_NAMES). to_char always writes six digits of
-# microseconds, as isoformat does, and does not depend on DateStyle.
+# entry_bytes of history row ``h`` as PostgreSQL text (NULL when a NOT NULL column is NULL).
+# to_char always writes six digits of microseconds, as isoformat does, and does not depend on
+# DateStyle. Escaping the name columns too costs less than checking that they need none.
 REBUILT_BYTES_SQL = " || ".join(
     [
         "h.prev_hash",
@@ -348,19 +338,19 @@ REBUILT_BYTES_SQL = " || ".join(
         """'","comment":'""",
         _escaped("h.comment"),
         """',"definition":'""",
-        _quoted("h.definition_hash"),
+        _escaped("h.definition_hash"),
         """',"event":'""",
-        _quoted("h.event"),
+        _escaped("h.event"),
         """',"fields":'""",
         "h.fields",
         """',"from":'""",
-        f"coalesce({_quoted('h.from_state')}, 'null')",
+        f"coalesce({_escaped('h.from_state')}, 'null')",
         """',"request_id":'""",
         "h.request_id::text",
         """',"seq":'""",
         "h.seq::text",
         """',"to":'""",
-        _quoted("h.to_state"),
+        _escaped("h.to_state"),
         """'}'""",
     ]
 )
@@ -368,8 +358,8 @@ REBUILT_BYTES_SQL = " || ".join(
 # Every entry re-hashed: a parallel scan.
 _UNCONFIRMED_ENTRIES = (
     "SELECT DISTINCT h.request_id FROM history_entries h"
-    f" WHERE NOT coalesce({_PLAIN_NAMES}"
-    f" AND encode(sha256(convert_to({REBUILT_BYTES_SQL}, 'UTF8')), 'hex') = h.entry_hash, false)"
+    " WHERE NOT coalesce("
+    f"encode(sha256(convert_to({REBUILT_BYTES_SQL}, 'UTF8')), 'hex') = h.entry_hash, false)"
 )
 # Every chain in one ordered pass: entries numbered 1, 2, 3 …, each chained from the one before
 # (the first from genesis), as many as the request's version, the last one its head. A request
