@@ -583,6 +583,42 @@ class TestRequests:
         exact = api.get("/requests?per_page=2&q=Counted 4").get_json()
         assert (exact["total"], exact["total_exact"], exact["pages"]) == (1, True, 1)
 
+    @pytest.mark.parametrize("sort", ["-id", "id", "title", "-title", "created_at", "-updated_at"])
+    def test_a_search_pages_as_any_list_does(self, api, world, monkeypatch, sort):
+        """A search with no more matches than are counted is paged from the one pass that
+        counts them; it must give the very pages the general path gives."""
+        from workflow import queries
+
+        for n, title in enumerate(["Paged b", "Paged a", "Paged c", "Paged a", "Paged d"]):
+            api.create(title=f"{title} {n % 2}")
+        api.create(title="Not a match")
+
+        def pages():
+            found = []
+            for page in (1, 2, 3, 4):
+                body = api.get(f"/requests?q=Paged&per_page=2&page={page}&sort={sort}").get_json()
+                found.append(([i["id"] for i in body["items"]], body["total"], body["pages"]))
+            return found
+
+        one_pass = pages()
+        monkeypatch.setattr(queries, "_search_page", lambda *args: None)
+        assert one_pass == pages()
+        assert [len(ids) for ids, _total, _pages in one_pass] == [2, 2, 1, 0]
+        assert {(total, count) for _ids, total, count in one_pass} == {(5, 3)}
+
+    def test_a_search_with_more_matches_than_counted_is_paged_as_any_list(
+        self, api, world, monkeypatch
+    ):
+        from workflow import queries
+
+        monkeypatch.setattr(queries, "COUNT_LIMIT", 3)
+        created = [api.create(title=f"Many {n}")["id"] for n in range(5)]
+        body = api.get("/requests?q=Many&per_page=2").get_json()
+        assert (body["total"], body["total_exact"], body["pages"]) == (3, False, 2)
+        assert [i["id"] for i in body["items"]] == sorted(created, reverse=True)[:2]
+        nothing = api.get("/requests?q=Nowhere&per_page=2").get_json()
+        assert (nothing["items"], nothing["total"], nothing["total_exact"]) == ([], 0, True)
+
     def test_title_search_is_served_by_the_trigram_index(self, engine):
         from sqlalchemy import text
 

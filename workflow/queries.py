@@ -111,18 +111,53 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
     """One page of visible requests matching ``filters``; returns (items, total, exact): the
     total is exact up to COUNT_LIMIT and otherwise COUNT_LIMIT with ``exact`` false."""
     conditions = _list_conditions(session, actor, filters)
+    page, per_page = filters.get("page", 1), filters.get("per_page", 25)
+    sort = filters.get("sort", "-id")
+    if filters.get("q"):
+        searched = _search_page(session, conditions, sort, page, per_page)
+        if searched is not None:
+            return searched
     matching = select(Request.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
     total = int(session.scalar(select(func.count()).select_from(matching)) or 0)
-    page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     items = session.scalars(
         select(Request)
         .options(*LIST_LOADING)
         .where(*conditions)
-        .order_by(SORTS[filters.get("sort", "-id")], Request.id.desc())
+        .order_by(SORTS[sort], Request.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
     return list(items), min(total, COUNT_LIMIT), total <= COUNT_LIMIT
+
+
+def _search_page(session: Session, conditions: list, sort: str, page: int, per_page: int):
+    """A title search's page and exact total from one pass over its matches, or None when they
+    are more than COUNT_LIMIT (or the page is past them): the caller then counts and pages as
+    for any list. The trigram index finds the matches, but each one costs a visit to its row;
+    counting them and then sorting them for the page visited every row twice."""
+    key = getattr(Request, sort.lstrip("-"))
+    matches = (
+        select(Request.id.label("id"), key.label("key"))
+        .where(*conditions)
+        .limit(COUNT_LIMIT + 1)
+        .subquery()
+    )
+    order = matches.c.key.desc() if sort.startswith("-") else matches.c.key.asc()
+    rows = session.execute(
+        select(matches.c.id, func.count().over())
+        .order_by(order, matches.c.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    if not rows:
+        return ([], 0, True) if page == 1 else None
+    total = rows[0][1]
+    if total > COUNT_LIMIT:
+        return None
+    ids = [row[0] for row in rows]
+    loaded = session.scalars(select(Request).options(*LIST_LOADING).where(Request.id.in_(ids)))
+    by_id = {request.id: request for request in loaded}
+    return [by_id[i] for i in ids], total, True
 
 
 def page_count(total: int, exact: bool, page: int, per_page: int, shown: int) -> int:
