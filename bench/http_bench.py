@@ -7,6 +7,7 @@ For one generated database (bench/generate.py) it measures:
   token), with p50/p95/p99 latency;
 * the floor: the same server and client against ``POST /bench/floor/{id}`` (bench/wsgi.py: one
   versioned UPDATE and one INSERT in one transaction), so engine ÷ floor is the engine's cost;
+  the two run in alternating slices of the same minutes (``SLICES``), after a warm-up each;
 * request list and search p95 for three scopes (IT, vendor, department) and four queries;
 * resident memory of each worker afterwards.
 
@@ -206,13 +207,12 @@ def floor_step(target: list, _token: str, conn) -> int:
     return status
 
 
-def drive(step, targets: list, token: str, clients: int, seconds: float, warmup: float) -> dict:
+def drive(step, targets: list, token: str, clients: int, seconds: float) -> tuple[list, dict]:
     """``clients`` threads, each with its own keep-alive connection and share of the targets,
-    stepping for ``warmup + seconds``; only the last ``seconds`` are counted."""
+    stepping for ``seconds``; returns the latencies of the 200s and the count of each status."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     statuses: list[dict] = [{} for _ in range(clients)]
-    start = time.perf_counter()
-    measure_from, stop_at = start + warmup, start + warmup + seconds
+    stop_at = time.perf_counter() + seconds
 
     def client(n: int) -> None:
         mine = targets[n::clients]
@@ -225,10 +225,9 @@ def drive(step, targets: list, token: str, clients: int, seconds: float, warmup:
             status = step(mine[i % len(mine)], token, conn)
             ended = time.perf_counter()
             i += 1
-            if began >= measure_from:
-                statuses[n][status] = statuses[n].get(status, 0) + 1
-                if status == 200:
-                    latencies[n].append(ended - began)
+            statuses[n][status] = statuses[n].get(status, 0) + 1
+            if status == 200:
+                latencies[n].append(ended - began)
         conn.close()
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
@@ -236,34 +235,59 @@ def drive(step, targets: list, token: str, clients: int, seconds: float, warmup:
         t.start()
     for t in threads:
         t.join()
-    flat = [x for per in latencies for x in per]
     counted: dict = {}
     for per in statuses:
         for status, n in per.items():
             counted[str(status)] = counted.get(str(status), 0) + n
-    return {
+    return [x for per in latencies for x in per], counted
+
+
+def summary(clients: int, seconds: float, latencies: list, statuses: dict, cpu: dict) -> dict:
+    """Rate, latency percentiles, statuses and CPU per 200 of one side's slices together."""
+    result = {
         "clients": clients,
         "seconds": seconds,
-        "ok": len(flat),
-        "per_second": round(len(flat) / seconds, 1),
-        "p50_ms": round(percentile(flat, 50) * 1000, 2),
-        "p95_ms": round(percentile(flat, 95) * 1000, 2),
-        "p99_ms": round(percentile(flat, 99) * 1000, 2),
-        "statuses": counted,
+        "ok": len(latencies),
+        "per_second": round(len(latencies) / seconds, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "statuses": statuses,
     }
-
-
-def measured(server: Server, step, targets, token, clients: int, seconds: float) -> dict:
-    """drive() after a warm-up, with the CPU milliseconds each transition cost every party."""
-    drive(step, targets, token, clients, 2, 0)
-    before = server.cpu_seconds()
-    result = drive(step, targets, token, clients, seconds, 0)
-    after = server.cpu_seconds()
-    if result["ok"]:
+    if latencies:
         result["cpu_ms_per_transition"] = {
-            party: round((after[party] - before[party]) / result["ok"] * 1000, 2) for party in after
+            party: round(used / len(latencies) * 1000, 2) for party, used in cpu.items()
         }
     return result
+
+
+# The engine and the floor run in alternating slices (engine, floor, floor, engine, …), so that
+# both see the same minutes of a shared machine: run one after the other, a drift in the
+# machine's speed moved the ratio by up to ±25 %.
+SLICES = 6
+
+
+def measured_pair(server: Server, engine: tuple, floor: tuple, clients: int, seconds: float):
+    """The engine's and the floor's summaries over ``seconds`` each, in alternating slices after
+    a warm-up of each; ``engine`` and ``floor`` are (step, targets, token)."""
+    sides = {"engine": engine, "floor": floor}
+    for step, targets, token in sides.values():
+        drive(step, targets, token, clients, 2)
+    gathered = {name: ([], {}, {}) for name in sides}
+    for n in range(SLICES):
+        order = ["engine", "floor"] if n % 2 == 0 else ["floor", "engine"]
+        for name in order:
+            step, targets, token = sides[name]
+            before = server.cpu_seconds()
+            latencies, statuses = drive(step, targets, token, clients, seconds / SLICES)
+            after = server.cpu_seconds()
+            all_latencies, all_statuses, cpu = gathered[name]
+            all_latencies.extend(latencies)
+            for status, count in statuses.items():
+                all_statuses[status] = all_statuses.get(status, 0) + count
+            for party in after:
+                cpu[party] = cpu.get(party, 0.0) + after[party] - before[party]
+    return {name: summary(clients, seconds, *gathered[name]) for name in sides}
 
 
 # -- lists and search --------------------------------------------------------------------------
@@ -323,10 +347,14 @@ def run(backend: str, size: str, seconds: float, samples: int) -> dict:
         floor = floor_targets(len(targets))
         result["transitions"] = {}
         for clients in CLIENTS:
-            engine = measured(
-                server, engine_step, targets, tokens["bench_vendor"], clients, seconds
+            pair = measured_pair(
+                server,
+                (engine_step, targets, tokens["bench_vendor"]),
+                (floor_step, floor, None),
+                clients,
+                seconds,
             )
-            bare = measured(server, floor_step, floor, None, clients, seconds)
+            engine, bare = pair["engine"], pair["floor"]
             ratio = engine["per_second"] / bare["per_second"] if bare["per_second"] else 0
             result["transitions"][str(clients)] = {
                 "engine": engine,
