@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--size", default="100k")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--save", help="also write the raw cProfile stats to this file")
     args = parser.parse_args()
 
     url = database_url(args.backend, args.size)
@@ -88,6 +89,8 @@ def main() -> None:
     for n in range(args.count):
         transition(n)
     profile.disable()
+    if args.save:
+        profile.dump_stats(args.save)
     stats = pstats.Stats(profile).strip_dirs()
     stats.sort_stats("tottime").print_stats(args.top)
     stats.sort_stats("cumulative").print_stats(args.top)

@@ -247,3 +247,29 @@ class TestDemo:
         result = runner.invoke(args=["audit", "verify"])
         assert result.exit_code == 0, result.output
         assert result.output.startswith("ok: 0 request(s)")
+
+
+# ---------------------------------------------------------------- serve
+
+
+def test_serve_freezes_the_startup_heap_before_gunicorn_forks(runner, monkeypatch):
+    """Long-lived objects leave the collector's reach before the workers are forked."""
+    import gc
+
+    from gunicorn.app.base import BaseApplication
+
+    seen = {}
+
+    def run_instead_of_serving(server):
+        seen["frozen"] = gc.get_freeze_count()
+        seen["workers"] = server.cfg.workers
+
+    monkeypatch.setattr(BaseApplication, "run", run_instead_of_serving)
+    gc.unfreeze()
+    try:
+        result = runner.invoke(args=["serve", "--workers", "3"])
+    finally:
+        gc.unfreeze()
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == 3
+    assert seen["frozen"] > 1000

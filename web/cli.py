@@ -5,6 +5,7 @@ Each command owns its transaction: operations flush, the command commits once.
 
 from __future__ import annotations
 
+import gc
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -175,6 +176,19 @@ def audit_checkpoint():
     click.echo(f"{digest}  {count} chain(s)  {utcnow().isoformat(timespec='seconds')}Z")
 
 
+def freeze_startup_heap() -> None:
+    """Put every object built so far beyond the cyclic garbage collector's reach; raises nothing.
+
+    Modules, the app, the mappers and the compiled definitions live as long as the process.
+    Left to the collector, each full collection walks all of them again (~160k objects, about
+    85 ms a pass, 5-8 % of a transition's CPU measured in bench/profile_transition.py), and
+    a worker forked after the freeze shares those pages with its master instead of copying
+    them when the collector writes to their headers.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -197,6 +211,7 @@ def _serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None
             return app
 
     click.echo(f"serving changeflow on http://{host}:{port}/")
+    freeze_startup_heap()
     _Server().run()
 
 
