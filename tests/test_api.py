@@ -619,6 +619,37 @@ class TestRequests:
         nothing = api.get("/requests?q=Nowhere&per_page=2").get_json()
         assert (nothing["items"], nothing["total"], nothing["total_exact"]) == ([], 0, True)
 
+    def test_a_search_follows_title_and_department_changes_and_the_users_scope(
+        self, api, db, world
+    ):
+        from sqlalchemy import update
+
+        from models import Request
+        from workflow.scope import scope_departments
+
+        cardiology, lab = world.departments["cardiology"].id, world.departments["lab"].id
+        mine = api.create(title="Scanner jammed")["id"]
+        moved = api.create(title="Scanner jammed again")["id"]
+        db.execute(
+            update(Request)
+            .where(Request.id == moved)
+            .values(department_id=lab, title="Scanner jammed in the lab")
+        )
+        db.commit()
+
+        def ids(query, user):
+            body = api.get(f"/requests?{query}", user=user).get_json()
+            return sorted(i["id"] for i in body["items"])
+
+        assert ids("q=Scanner", "dept_user") == [mine]
+        assert ids("q=Scanner", "it_staff") == sorted([mine, moved])
+        assert ids(f"q=Scanner&department_id={lab}", "it_staff") == [moved]
+        assert ids(f"q=Scanner&department_id={cardiology}", "it_staff") == [mine]
+        assert ids("q=in the lab", "it_staff") == [moved]
+        assert ids("q=again", "it_staff") == []
+        assert scope_departments(world.users["dept_user"]) == {cardiology}
+        assert scope_departments(world.users["it_staff"]) is None
+
     def test_title_search_is_served_by_the_trigram_index(self, engine):
         from sqlalchemy import text
 
@@ -634,9 +665,12 @@ class TestRequests:
             else:
                 conn.execute(text("SET LOCAL enable_seqscan = off"))
                 plan = conn.execute(
-                    text("EXPLAIN SELECT id FROM requests WHERE title ILIKE '%住院结算%'")
+                    text(
+                        "EXPLAIN SELECT request_id FROM requests_title_search "
+                        "WHERE title ILIKE '%住院结算%'"
+                    )
                 ).scalars()
-                assert any("ix_requests_title_trgm" in line for line in plan)
+                assert any("requests_title_search_trgm" in line for line in plan)
 
     def test_history_chains_hashes(self, api, submitted):
         api.fire_ok(submitted, "triage", "it_staff", {"priority": "low"})

@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from models import Attachment, Contract, Department, HistoryEntry, Request, System
 from workflow.errors import NotFound
 from workflow.localtime import day_start_utc
-from workflow.scope import can_see_request, contract_scope_clause, request_scope_clause
+from workflow.scope import (
+    can_see_request,
+    contract_scope_clause,
+    request_scope_clause,
+    scope_departments,
+)
 
 SORTS = {
     "id": Request.id.asc(),
@@ -57,18 +62,30 @@ def get_request(session: Session, actor, request_id: int, *, for_update: bool = 
 COUNT_LIMIT = 1000
 
 
-def title_contains(session: Session, needle: str):
-    """A condition: the title contains ``needle`` (case-insensitive), served by the trigram
-    index of migration 0005 (pg_trgm on PostgreSQL, an FTS5 trigram table on SQLite)."""
+def title_contains(session: Session, needle: str, departments: set[int] | None = None):
+    """A condition: the title contains ``needle`` (case-insensitive), served by a trigram index
+    (PostgreSQL: pg_trgm on the requests_title_search table of migration 0009; SQLite: the FTS5
+    trigram table of migration 0005). ``departments``: the requests are known to belong to one
+    of these, which lets PostgreSQL read the department's part of the index only."""
+    from sqlalchemy import column, table
+
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    if session.get_bind().dialect.name != "sqlite" or len(needle) < 3:
-        # SQLite's trigram table finds nothing for fewer than three characters: scan for those.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        titles = table(
+            "requests_title_search", column("request_id"), column("department_id"), column("title")
+        )
         # The pattern goes into the SQL text as a quoted literal: a prepared statement's generic
         # plan cannot see the pattern and scans the whole table instead of using the index.
         pattern = literal(f"%{escaped}%", String, literal_execute=True)
+        matching = select(titles.c.request_id).where(titles.c.title.ilike(pattern, escape="\\"))
+        if departments:
+            matching = matching.where(titles.c.department_id.in_(sorted(departments)))
+        return Request.id.in_(matching)
+    if dialect != "sqlite" or len(needle) < 3:
+        # SQLite's trigram table finds nothing for fewer than three characters: scan for those.
+        pattern = literal(f"%{escaped}%", String, literal_execute=True)
         return Request.title.ilike(pattern, escape="\\")
-    from sqlalchemy import column, table
-
     fts = table("requests_title_fts", column("rowid"), column("title"))
     # FTS5 uses its index for LIKE only without an ESCAPE clause; a needle with a wildcard
     # character in it is matched literally by the (slower) escaped form.
@@ -86,7 +103,12 @@ def _list_conditions(session: Session, actor, filters: dict) -> list:
         if filters.get(key) is not None:
             conditions.append(getattr(Request, key) == filters[key])
     if filters.get("q"):
-        conditions.append(title_contains(session, filters["q"]))
+        departments = (
+            {filters["department_id"]}
+            if filters.get("department_id") is not None
+            else scope_departments(actor)
+        )
+        conditions.append(title_contains(session, filters["q"], departments))
     if filters.get("created_from"):
         conditions.append(Request.created_at >= day_start_utc(filters["created_from"]))
     if filters.get("created_to"):

@@ -62,6 +62,20 @@ def can_see_request(actor, request) -> bool:
     return bool(roles_for_request(actor, request) - {"sys_admin", "sec_admin"})
 
 
+def _granting_roles(actor) -> list:
+    """The actor's role assignments that let them see requests (the auditor aside)."""
+    granting = []
+    for a in actor.roles:
+        if a.role == "dept_user" and a.department_id is None:
+            continue
+        if a.role in VENDOR_ROLES and not (a.vendor_id or a.contract_id):
+            continue
+        if a.role in ("sys_admin", "sec_admin"):
+            continue
+        granting.append(a)
+    return granting
+
+
 def request_scope_clause(actor):
     """A SQL condition selecting the requests the actor may see (false when none)."""
     from sqlalchemy import and_, false, or_, select, true
@@ -73,13 +87,7 @@ def request_scope_clause(actor):
     if "auditor" in actor.role_names():
         return true()
     clauses = []
-    for a in actor.roles:
-        if a.role == "dept_user" and a.department_id is None:
-            continue
-        if a.role in VENDOR_ROLES and not (a.vendor_id or a.contract_id):
-            continue
-        if a.role in ("sys_admin", "sec_admin"):
-            continue
+    for a in _granting_roles(actor):
         parts = []
         if a.department_id is not None:
             parts.append(Request.department_id == a.department_id)
@@ -93,6 +101,18 @@ def request_scope_clause(actor):
             )
         clauses.append(and_(*parts) if parts else true())
     return or_(*clauses) if clauses else false()
+
+
+def scope_departments(actor) -> set[int] | None:
+    """The departments every request the actor may see belongs to, or None when the actor's
+    view is not confined to departments (a department user's is; IT's and a vendor's are not).
+    A narrowing a query may add next to request_scope_clause, never a replacement for it."""
+    if actor is None or "auditor" in actor.role_names():
+        return None
+    granting = _granting_roles(actor)
+    if not granting or any(a.department_id is None for a in granting):
+        return None
+    return {a.department_id for a in granting}
 
 
 def contract_scope_clause(actor):
