@@ -22,7 +22,7 @@ from sqlalchemy import text  # noqa: E402
 
 from models import utcnow  # noqa: E402
 from web import create_app  # noqa: E402
-from web.cli import freeze_startup_heap  # noqa: E402
+from web.cli import tune_gc_for_serving  # noqa: E402
 from web.db import get_session  # noqa: E402
 
 floor = Blueprint("bench_floor", __name__)
@@ -71,4 +71,4 @@ def build():
 
 app = build()
 # What ``changeflow serve`` does before it forks; here each worker builds its own app.
-freeze_startup_heap()
+tune_gc_for_serving()

@@ -252,24 +252,31 @@ class TestDemo:
 # ---------------------------------------------------------------- serve
 
 
-def test_serve_freezes_the_startup_heap_before_gunicorn_forks(runner, monkeypatch):
-    """Long-lived objects leave the collector's reach before the workers are forked."""
+def test_serve_tunes_the_collector_before_gunicorn_forks(runner, monkeypatch):
+    """Long-lived objects leave the collector's reach before the workers are forked, and the
+    young generation is collected less often."""
     import gc
 
     from gunicorn.app.base import BaseApplication
+
+    from web.cli import YOUNG_GENERATION_THRESHOLD
 
     seen = {}
 
     def run_instead_of_serving(server):
         seen["frozen"] = gc.get_freeze_count()
+        seen["threshold"] = gc.get_threshold()
         seen["workers"] = server.cfg.workers
 
     monkeypatch.setattr(BaseApplication, "run", run_instead_of_serving)
+    threshold = gc.get_threshold()
     gc.unfreeze()
     try:
         result = runner.invoke(args=["serve", "--workers", "3"])
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
     assert result.exit_code == 0, result.output
     assert seen["workers"] == 3
     assert seen["frozen"] > 1000
+    assert seen["threshold"] == (YOUNG_GENERATION_THRESHOLD, *threshold[1:])

@@ -176,8 +176,16 @@ def audit_checkpoint():
     click.echo(f"{digest}  {count} chain(s)  {utcnow().isoformat(timespec='seconds')}Z")
 
 
-def freeze_startup_heap() -> None:
-    """Put every object built so far beyond the cyclic garbage collector's reach; raises nothing.
+# A request keeps one to two thousand container objects alive at its peak (entities, rows,
+# the response), so with Python's default of 700 the young generation was collected about once
+# per request, walking objects that die with it anyway: 2,745 collections for 3,000 transitions,
+# ~3 % of their CPU; at 7,000 there were 7.
+YOUNG_GENERATION_THRESHOLD = 7000
+
+
+def tune_gc_for_serving() -> None:
+    """Put every object built so far beyond the cyclic garbage collector's reach and collect the
+    young generation less often; raises nothing.
 
     Modules, the app, the mappers and the compiled definitions live as long as the process.
     Left to the collector, each full collection walks all of them again (~160k objects, about
@@ -187,6 +195,8 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
 
 
 def _serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
@@ -211,7 +221,7 @@ def _serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None
             return app
 
     click.echo(f"serving changeflow on http://{host}:{port}/")
-    freeze_startup_heap()
+    tune_gc_for_serving()
     _Server().run()
 
 
