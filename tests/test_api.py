@@ -601,21 +601,36 @@ class TestRequests:
             return found
 
         one_pass = pages()
-        monkeypatch.setattr(queries, "_search_page", lambda *args: None)
+        monkeypatch.setattr(queries, "_search_page", lambda *args: (None, None))
         assert one_pass == pages()
         assert [len(ids) for ids, _total, _pages in one_pass] == [2, 2, 1, 0]
         assert {(total, count) for _ids, total, count in one_pass} == {(5, 3)}
 
     def test_a_search_with_more_matches_than_counted_is_paged_as_any_list(
-        self, api, world, monkeypatch
+        self, app, api, world, monkeypatch
     ):
+        from sqlalchemy import event
+
         from workflow import queries
 
         monkeypatch.setattr(queries, "COUNT_LIMIT", 3)
         created = [api.create(title=f"Many {n}")["id"] for n in range(5)]
-        body = api.get("/requests?q=Many&per_page=2").get_json()
+        counting = []
+
+        def record(_conn, _cursor, statement, *_args):
+            if "count(*)" in statement.lower():
+                counting.append(statement)
+
+        engine = app.extensions["changeflow.engine"]
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            body = api.get("/requests?q=Many&per_page=2").get_json()
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
         assert (body["total"], body["total_exact"], body["pages"]) == (3, False, 2)
         assert [i["id"] for i in body["items"]] == sorted(created, reverse=True)[:2]
+        # The search's own pass found more matches than are counted: nobody counts them again.
+        assert len(counting) == 1, counting
         nothing = api.get("/requests?q=Nowhere&per_page=2").get_json()
         assert (nothing["items"], nothing["total"], nothing["total_exact"]) == ([], 0, True)
 

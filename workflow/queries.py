@@ -135,12 +135,14 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
     conditions = _list_conditions(session, actor, filters)
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     sort = filters.get("sort", "-id")
+    total = None
     if filters.get("q"):
-        searched = _search_page(session, conditions, sort, page, per_page)
+        searched, total = _search_page(session, conditions, sort, page, per_page)
         if searched is not None:
             return searched
-    matching = select(Request.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
-    total = int(session.scalar(select(func.count()).select_from(matching)) or 0)
+    if total is None:
+        matching = select(Request.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
+        total = int(session.scalar(select(func.count()).select_from(matching)) or 0)
     items = session.scalars(
         select(Request)
         .options(*LIST_LOADING)
@@ -153,10 +155,12 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
 
 
 def _search_page(session: Session, conditions: list, sort: str, page: int, per_page: int):
-    """A title search's page and exact total from one pass over its matches, or None when they
-    are more than COUNT_LIMIT (or the page is past them): the caller then counts and pages as
-    for any list. The trigram index finds the matches, but each one costs a visit to its row;
-    counting them and then sorting them for the page visited every row twice."""
+    """A title search's page from one pass over its matches: returns (page, None) with the page
+    as list_requests returns it, or (None, count) when the page must be cut as for any list:
+    count is the capped count when the matches are more than COUNT_LIMIT (the caller need not
+    count again), None when the page is past them. The trigram index finds the matches, but
+    each one costs a visit to its row; counting them and then sorting them for the page
+    visited every row twice."""
     key = getattr(Request, sort.lstrip("-"))
     matches = (
         select(Request.id.label("id"), key.label("key"))
@@ -172,14 +176,14 @@ def _search_page(session: Session, conditions: list, sort: str, page: int, per_p
         .offset((page - 1) * per_page)
     ).all()
     if not rows:
-        return ([], 0, True) if page == 1 else None
+        return (([], 0, True), None) if page == 1 else (None, None)
     total = rows[0][1]
     if total > COUNT_LIMIT:
-        return None
+        return None, total
     ids = [row[0] for row in rows]
     loaded = session.scalars(select(Request).options(*LIST_LOADING).where(Request.id.in_(ids)))
     by_id = {request.id: request for request in loaded}
-    return [by_id[i] for i in ids], total, True
+    return ([by_id[i] for i in ids], total, True), None
 
 
 def page_count(total: int, exact: bool, page: int, per_page: int, shown: int) -> int:
