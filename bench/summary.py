@@ -12,17 +12,18 @@ def _load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _cpu(run: dict) -> str:
+def _cpu(run: dict, part: str = "workers") -> str:
     cpu = run.get("cpu_ms_per_transition")
-    return f"{cpu['workers']:.2f}" if cpu else "–"
+    return f"{cpu[part]:.2f}" if cpu and cpu.get(part) else "–"
 
 
 def transitions() -> list[str]:
     """Engine against floor per backend, size and client count."""
     lines = [
         "| backend | requests | clients | engine /s | p50 ms | p95 ms | p99 ms | floor /s "
-        "| floor p95 ms | engine ÷ floor | worker CPU ms/transition (engine · floor) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| floor p95 ms | engine ÷ floor | worker CPU ms/transition (engine · floor) "
+        "| PostgreSQL CPU ms/transition (engine · floor) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for backend in ("sqlite", "postgres"):
         for size in SIZES:
@@ -35,7 +36,8 @@ def transitions() -> list[str]:
                     f"| {backend} | {data['requests']:,} | {clients} | {e['per_second']:.0f} "
                     f"| {e['p50_ms']:.1f} | {e['p95_ms']:.1f} | {e['p99_ms']:.1f} "
                     f"| {f['per_second']:.0f} | {f['p95_ms']:.1f} "
-                    f"| {row['engine_over_floor']:.2f} | {_cpu(e)} · {_cpu(f)} |"
+                    f"| {row['engine_over_floor']:.2f} | {_cpu(e)} · {_cpu(f)} "
+                    f"| {_cpu(e, 'postgres')} · {_cpu(f, 'postgres')} |"
                 )
     return lines
 
