@@ -37,6 +37,7 @@ CREATE = [
     " title VARCHAR(300) NOT NULL)",
     "INSERT INTO requests_title_search (request_id, department_id, title)"
     " SELECT id, department_id, title FROM requests",
+    "ANALYZE requests_title_search",
     """CREATE FUNCTION requests_title_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
@@ -88,7 +89,6 @@ def upgrade() -> None:
         "CREATE INDEX requests_title_search_trgm_department ON requests_title_search"
         " USING gin (department_id, title gin_trgm_ops) WITH (fastupdate = off)"
     )
-    op.execute("ANALYZE requests_title_search")
 
 
 def downgrade() -> None:
