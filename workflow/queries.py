@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sqlalchemy import String, bindparam, func, literal, select
+from sqlalchemy import String, bindparam, column, func, literal, select, table
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import Attachment, Contract, Department, HistoryEntry, Request, System
@@ -62,31 +62,34 @@ def get_request(session: Session, actor, request_id: int, *, for_update: bool = 
 COUNT_LIMIT = 1000
 
 
+# Title search tables made by migrations outside the mapped schema: PostgreSQL's title table
+# with its trigram indexes (0009), SQLite's FTS5 trigram table (0005).
+_TITLE_SEARCH = table(
+    "requests_title_search", column("request_id"), column("department_id"), column("title")
+)
+_TITLE_FTS = table("requests_title_fts", column("rowid"), column("title"))
+
+
 def title_contains(session: Session, needle: str, departments: set[int] | None = None):
     """A condition: the title contains ``needle`` (case-insensitive), served by a trigram index
     (PostgreSQL: pg_trgm on the requests_title_search table of migration 0009; SQLite: the FTS5
     trigram table of migration 0005). ``departments``: the requests are known to belong to one
     of these, which lets PostgreSQL read the department's part of the index only."""
-    from sqlalchemy import column, table
-
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # The pattern goes into the SQL text as a quoted literal: a prepared statement's generic
+    # plan cannot see the pattern and scans the whole table instead of using the index.
+    pattern = literal(f"%{escaped}%", String, literal_execute=True)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        titles = table(
-            "requests_title_search", column("request_id"), column("department_id"), column("title")
-        )
-        # The pattern goes into the SQL text as a quoted literal: a prepared statement's generic
-        # plan cannot see the pattern and scans the whole table instead of using the index.
-        pattern = literal(f"%{escaped}%", String, literal_execute=True)
+        titles = _TITLE_SEARCH
         matching = select(titles.c.request_id).where(titles.c.title.ilike(pattern, escape="\\"))
         if departments:
             matching = matching.where(titles.c.department_id.in_(sorted(departments)))
         return Request.id.in_(matching)
     if dialect != "sqlite" or len(needle) < 3:
         # SQLite's trigram table finds nothing for fewer than three characters: scan for those.
-        pattern = literal(f"%{escaped}%", String, literal_execute=True)
         return Request.title.ilike(pattern, escape="\\")
-    fts = table("requests_title_fts", column("rowid"), column("title"))
+    fts = _TITLE_FTS
     # FTS5 uses its index for LIKE only without an ESCAPE clause; a needle with a wildcard
     # character in it is matched literally by the (slower) escaped form.
     like = (
