@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -32,6 +32,12 @@ def make_engine(url: str, **kwargs) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    if make_url(url).get_driver_name() == "psycopg":
+        from web.pg_cursor import DeferredDescriptionCursor
+
+        connect_args = {"cursor_factory": DeferredDescriptionCursor}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        kwargs["connect_args"] = connect_args
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
