@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from models import User
 from models.people import ADMIN_ROLES
-from web.db import get_session
+from web.db import get_session, read_first
 from workflow.accounts import check_password, user_for_token
 from workflow.errors import Forbidden
 
@@ -39,9 +39,11 @@ class Principal:
 @login_manager.user_loader
 def _load_from_session(user_id: str):
     try:
-        user = get_session().get(User, int(user_id))
+        key = int(user_id)
     except (TypeError, ValueError):
         return None
+    session = get_session()
+    user = read_first(session, lambda: session.get(User, key))
     # A locked or deactivated account loses its open sessions at once: anonymous from here on.
     if user is None or not user.is_active or user.locked_at is not None:
         return None
@@ -54,7 +56,8 @@ def _load_from_bearer(req):
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         return None
-    user = user_for_token(get_session(), raw.strip())
+    session = get_session()
+    user = read_first(session, lambda: user_for_token(session, raw.strip()))
     return Principal(user) if user is not None else None
 
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TypeVar
+
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+
+# Set while a read-only step runs on SQLite: its transaction begins DEFERRED, taking no lock.
+_READ_ONLY_BEGIN: ContextVar[bool] = ContextVar("sqlite_read_only_begin", default=False)
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -28,8 +37,9 @@ def make_engine(url: str, **kwargs) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # IMMEDIATE takes the write lock up front: two writers queue instead of one failing
-            # with "database is locked" when both upgrade a read lock at once.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # with "database is locked" when both upgrade a read lock at once. Only a step
+            # that is known to read and is ended right after (read_first) begins DEFERRED.
+            conn.exec_driver_sql("BEGIN" if _READ_ONLY_BEGIN.get() else "BEGIN IMMEDIATE")
 
         return engine
     if make_url(url).get_driver_name() == "psycopg":
@@ -39,6 +49,28 @@ def make_engine(url: str, **kwargs) -> Engine:
         connect_args.update(kwargs.pop("connect_args", {}))
         kwargs["connect_args"] = connect_args
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def read_first(session: Session, read: Callable[[], T]) -> T:
+    """Run ``read`` (queries only) as a transaction of its own before the request's, on SQLite;
+    elsewhere, or once the session's transaction has begun, simply run it. Returns its result.
+
+    SQLite has one writer, and every transaction takes the write lock at BEGIN: who is calling
+    (the token's user and roles) would otherwise be looked up while holding it, so that no other
+    worker could write meanwhile. Raises whatever ``read`` raises, having ended its transaction.
+    """
+    if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
+        return read()
+    marker = _READ_ONLY_BEGIN.set(True)
+    try:
+        result = read()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        _READ_ONLY_BEGIN.reset(marker)
+    session.commit()  # writes nothing: ends the read so the next BEGIN is IMMEDIATE again
+    return result
 
 
 def init_app(app: Flask) -> None:
