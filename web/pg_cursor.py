@@ -21,7 +21,11 @@ _TUPLES = (ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUN
 
 
 class _ResultSnapshot:
-    """What psycopg's Column reads from its cursor, fixed to one result."""
+    """What psycopg's Column reads from its cursor, fixed to one result.
+
+    ``_encoding`` is private to psycopg (Column reads it so as of 3.3). tests/test_pg_cursor.py
+    compares every field with psycopg's own description: an upgrade that changes Column fails
+    there."""
 
     __slots__ = ("pgresult", "adapters", "_encoding")
 
