@@ -35,7 +35,7 @@ class DefinitionVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# Title search helpers made by migrations 0005, 0008 and 0009 outside the mapped tables (the
+# Title search helpers made by migrations 0005, 0008, 0009 and 0010 outside the mapped tables (the
 # PostgreSQL title table with its trigram indexes, SQLite's FTS5 table and its shadow tables):
 # schema comparisons leave them alone.
 SEARCH_HELPERS = ("ix_requests_title_trgm", "requests_title_fts", "requests_title_search")

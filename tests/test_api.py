@@ -634,6 +634,70 @@ class TestRequests:
         nothing = api.get("/requests?q=Nowhere&per_page=2").get_json()
         assert (nothing["items"], nothing["total"], nothing["total_exact"]) == ([], 0, True)
 
+    @pytest.mark.parametrize("count_limit", [1000, 3])
+    @pytest.mark.parametrize(
+        "user, query",
+        [
+            ("dept_user", ""),  # a department user's own department: counted from titles
+            ("it_staff", "&department_id={cardiology}"),  # anyone's department filter
+            ("dept_user", "&kind=requirement"),  # a narrower list: every match checked
+            ("vendor_engineer", "&department_id={cardiology}"),  # a narrower scope
+        ],
+    )
+    @pytest.mark.parametrize("sort", ["-id", "id"])
+    def test_a_department_search_pages_as_any_list_does(
+        self, api, world, monkeypatch, engine, user, query, sort, count_limit
+    ):
+        """A search inside departments walks their titles in id order (PostgreSQL); it must
+        give the very pages, totals and scope the general path gives."""
+        from workflow import queries
+
+        monkeypatch.setattr(queries, "COUNT_LIMIT", count_limit)
+        cardiology = world.departments["cardiology"].id
+        for n in range(4):
+            api.create(title=f"Ward scanner {n}")
+        api.create("incident", title="Ward scanner down")
+        api.create(title="Ward scanner in the lab", user="other_dept_user")
+        api.create(title="Ward scanner of vendor B", contract=world.other_contract, system_id=None)
+        api.create(title="Not a match")
+        served = []
+        department_page = queries._department_search_page
+
+        def spy(*args):
+            result = department_page(*args)
+            served.append(result is not None)
+            return result
+
+        def pages():
+            found = []
+            for page in (1, 2, 3, 4):
+                path = f"/requests?q=scanner&per_page=2&page={page}&sort={sort}"
+                body = api.get(path + query.format(cardiology=cardiology), user=user).get_json()
+                found.append(([i["id"] for i in body["items"]], body["total"], body["total_exact"]))
+            return found
+
+        monkeypatch.setattr(queries, "_department_search_page", spy)
+        walked = pages()
+        monkeypatch.setattr(queries, "_department_search_page", lambda *args: None)
+        assert walked == pages()
+        assert walked[0][0], "the search found nothing to compare"
+        assert any(served) == (engine.dialect.name == "postgresql")
+
+    def test_a_title_table_that_disagrees_shows_nothing_out_of_scope(self, api, db, world, pg_only):
+        """The walk trusts the title table's department only for the count: every request it
+        shows meets the list's own conditions, or the general path answers instead."""
+        from sqlalchemy import text
+
+        mine = api.create(title="Infusion pump alarm")["id"]
+        theirs = api.create(title="Infusion pump alarm", user="other_dept_user")["id"]
+        db.execute(
+            text("UPDATE requests_title_search SET department_id = :d WHERE request_id = :r"),
+            {"d": world.departments["cardiology"].id, "r": theirs},
+        )
+        db.commit()
+        body = api.get("/requests?q=Infusion").get_json()
+        assert [i["id"] for i in body["items"]] == [mine]
+
     def test_a_search_follows_title_and_department_changes_and_the_users_scope(
         self, api, db, world
     ):

@@ -115,6 +115,23 @@ def scope_departments(actor) -> set[int] | None:
     return {a.department_id for a in granting}
 
 
+def sees_whole_departments(actor, departments: set[int]) -> bool:
+    """Whether the actor may see every request of each of these departments: request_scope_clause
+    then selects nothing narrower inside them than the departments themselves do."""
+    if actor is None or not actor.is_active or actor.locked_at is not None:
+        return False
+    if "auditor" in actor.role_names():
+        return True
+    whole = set()
+    for a in _granting_roles(actor):
+        if a.contract_id is not None or a.vendor_id is not None:
+            continue
+        if a.department_id is None:
+            return True  # a role that sees every request
+        whole.add(a.department_id)
+    return departments <= whole
+
+
 def contract_scope_clause(actor):
     """A SQL condition selecting the contracts the actor may see."""
     from sqlalchemy import false, or_, true
