@@ -51,8 +51,8 @@ CLIENTS = (1, 8, 32)
 class Server:
     """gunicorn serving bench/wsgi.py on one benchmark database."""
 
-    def __init__(self, url: str, workers: int = WORKERS, threads: int = THREADS):
-        self.url, self.workers, self.threads = url, workers, threads
+    def __init__(self, url: str, workers: int = WORKERS, threads: int = THREADS, port: int = PORT):
+        self.url, self.workers, self.threads, self.port = url, workers, threads, port
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Server:
@@ -67,7 +67,7 @@ class Server:
                 str(Path(sys.executable).parent / "gunicorn"),
                 "--workers", str(self.workers),
                 "--threads", str(self.threads),
-                "--bind", f"127.0.0.1:{PORT}",
+                "--bind", f"127.0.0.1:{self.port}",
                 "--chdir", str(ROOT / "bench"),
                 "--log-level", "warning",
                 "--keep-alive", "30",
@@ -78,7 +78,7 @@ class Server:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                status, _ = call("GET", "/api/v1/openapi.json")
+                status, _ = call("GET", "/api/v1/openapi.json", port=self.port)
                 if status == 200 and len(self.worker_pids()) == self.workers:
                     return self
             except OSError:
@@ -152,10 +152,10 @@ class Server:
                 self.process.kill()
 
 
-def call(method: str, path: str, token: str | None = None, body=None, conn=None):
+def call(method: str, path: str, token: str | None = None, body=None, conn=None, port=PORT):
     """One HTTP call; returns (status, parsed JSON or None)."""
     own = conn is None
-    conn = conn or http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

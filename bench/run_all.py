@@ -42,6 +42,8 @@ def main() -> None:
             if args.regenerate or not database_exists(database_url(backend, size)):
                 step("generate.py", "--backend", backend, "--size", size)
             step("http_bench.py", "--backend", backend, "--size", size, "--seconds", args.seconds)
+        if len(usable) > 1:
+            step("list_growth.py", "--backend", backend, "--sizes", f"{usable[0]},{usable[-1]}")
         if usable:
             step("audit_verify.py", "--backend", backend, "--size", usable[-1])
         step("engine_micro.py", "--backend", backend)

@@ -59,6 +59,21 @@ def lists() -> list[str]:
     return lines
 
 
+def list_growth() -> list[str]:
+    """List and search p95 at the smallest and largest size, measured side by side."""
+    lines = ["| backend | query (as) | smaller | p95 ms | larger | p95 ms | ratio |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for path in sorted(RESULTS.glob("list_growth_*.json")):
+        data = json.loads(path.read_text())
+        small, large = data["sizes"]
+        for name, row in data["lists"].items():
+            lines.append(
+                f"| {data['backend']} | {name} | {small} | {row[small]['p95_ms']:.1f} "
+                f"| {large} | {row[large]['p95_ms']:.1f} | {row['p95_ratio']:.2f} |"
+            )
+    return lines
+
+
 def memory() -> list[str]:
     """Worker memory after the runs."""
     lines = ["| backend | requests | worker RSS MiB (after load) | peak MiB |", "|---|---|---|---|"]
@@ -127,6 +142,7 @@ def main() -> None:
     for title, table in (
         ("Transitions", transitions()),
         ("Lists and search", lists()),
+        ("Lists and search, both sizes side by side", list_growth()),
         ("Memory", memory()),
         ("Audit verify", audit()),
         ("Quota and available events", micro()),
