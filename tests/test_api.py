@@ -600,6 +600,8 @@ class TestRequests:
                 found.append(([i["id"] for i in body["items"]], body["total"], body["pages"]))
             return found
 
+        # Sorted by id, a walk in id order would serve both sides (the test above compares it).
+        monkeypatch.setattr(queries, "_search_in_id_order", lambda *args: None)
         one_pass = pages()
         monkeypatch.setattr(queries, "_search_page", lambda *args: (None, None))
         assert one_pass == pages()
@@ -642,14 +644,17 @@ class TestRequests:
             ("it_staff", "&department_id={cardiology}"),  # anyone's department filter
             ("dept_user", "&kind=requirement"),  # a narrower list: every match checked
             ("vendor_engineer", "&department_id={cardiology}"),  # a narrower scope
+            ("vendor_engineer", ""),  # not confined: SQLite's walk only
+            ("it_staff", ""),
         ],
     )
     @pytest.mark.parametrize("sort", ["-id", "id"])
-    def test_a_department_search_pages_as_any_list_does(
+    def test_a_search_in_id_order_pages_as_any_list_does(
         self, api, world, monkeypatch, engine, user, query, sort, count_limit
     ):
-        """A search inside departments walks their titles in id order (PostgreSQL); it must
-        give the very pages, totals and scope the general path gives."""
+        """A search sorted by id walks a title index in id order (SQLite's FTS5 table, or on
+        PostgreSQL a department's titles); it must give the very pages, totals and scope the
+        general path gives."""
         from workflow import queries
 
         monkeypatch.setattr(queries, "COUNT_LIMIT", count_limit)
@@ -661,10 +666,10 @@ class TestRequests:
         api.create(title="Ward scanner of vendor B", contract=world.other_contract, system_id=None)
         api.create(title="Not a match")
         served = []
-        department_page = queries._department_search_page
+        walk = queries._search_in_id_order
 
         def spy(*args):
-            result = department_page(*args)
+            result = walk(*args)
             served.append(result is not None)
             return result
 
@@ -676,12 +681,14 @@ class TestRequests:
                 found.append(([i["id"] for i in body["items"]], body["total"], body["total_exact"]))
             return found
 
-        monkeypatch.setattr(queries, "_department_search_page", spy)
+        monkeypatch.setattr(queries, "_search_in_id_order", spy)
         walked = pages()
-        monkeypatch.setattr(queries, "_department_search_page", lambda *args: None)
+        monkeypatch.setattr(queries, "_search_in_id_order", lambda *args: None)
         assert walked == pages()
         assert walked[0][0], "the search found nothing to compare"
-        assert any(served) == (engine.dialect.name == "postgresql")
+        confined = user == "dept_user" or "department_id" in query
+        walks = confined if engine.dialect.name == "postgresql" else not confined
+        assert any(served) == walks
 
     def test_a_title_table_that_disagrees_shows_nothing_out_of_scope(self, api, db, world, pg_only):
         """The walk trusts the title table's department only for the count: every request it

@@ -9,7 +9,7 @@ found a common word's matches through the ``(department_id, title)`` trigram ind
 migrations 0008/0009: ~40 titles at 10,000 requests, ~4,000 at a million, each one a visit to a
 heap page before the count could stop at its cap, and the page past the cap then walked the
 requests' primary key through every department. ``(department_id, request_id) INCLUDE (title)``
-on ``requests_title_search`` lets ``workflow/queries.py::_department_search_page`` walk one
+on ``requests_title_search`` lets ``workflow/queries.py::_search_in_id_order`` walk one
 department's titles in id order inside the index, filter them there and stop at the count's cap
 (1,001 matches among ~6,900 entries at 1M, no heap page read). Transitions do not pay for it:
 the table changes only when a title or a department does. SQLite's FTS5 table has no department
