@@ -235,9 +235,12 @@ def _search_in_id_order(
     at 1M were hashed against its requests, and the page past the cap walked the requests'
     primary key through every department. The walks here stop at the cap:
 
-    * SQLite, unless the list is confined to departments or by a filter (_confined): the FTS5
-      table in rowid order, each match joined to its request under the list's conditions
-      (scope included) by primary key.
+    * SQLite, a search confined to departments: the departments' requests from their index,
+      each title matched by LIKE (5.7 ms for one department's 2,800 requests at 100k, against
+      ~48 ms through the FTS5 table's 14,300 matches of a common word).
+    * SQLite otherwise, unless a filter confines the list (_confined): the FTS5 table in rowid
+      order, each match joined to its request under the list's conditions (scope included) by
+      primary key.
     * PostgreSQL, when the search is confined to departments: the title table's
       (department_id, request_id) index (migration 0010), titles filtered inside the index.
       When the actor sees whole departments and no other filter narrows the list, the titles
@@ -251,7 +254,14 @@ def _search_in_id_order(
         return None
     descending = sort == "-id"
     conditions = _list_conditions(session, actor, {**filters, "q": None})
-    if dialect == "sqlite" and len(needle) >= 3 and not _confined(actor, filters):
+    if dialect == "sqlite" and _search_departments(actor, filters):
+        # A department's requests are read from its index and their titles matched by SQLite's
+        # own LIKE, which folds case exactly as the FTS5 table's LIKE does (ASCII only).
+        found = Request.id
+        matches = select(found.label("request_id")).where(
+            Request.title.like(_like_pattern(needle), escape="\\"), *conditions
+        )
+    elif dialect == "sqlite" and len(needle) >= 3 and not _confined(filters):
         found = _TITLE_FTS.c.rowid
         matches = (
             select(found.label("request_id"))
@@ -292,13 +302,11 @@ def _search_in_id_order(
 _NARROWING = ("kind", "state", "contract_id", "system_id", "created_from", "created_to")
 
 
-def _confined(actor, filters: dict) -> bool:
-    """Whether a list is confined by a filter or to departments. SQLite's planner then walks
-    that part of the requests by its index and runs the FTS5 query once per request (38 ms for
-    a department's 298 requests at 10k) instead of walking the title matches in order."""
-    return _search_departments(actor, filters) is not None or any(
-        filters.get(key) is not None for key in _NARROWING
-    )
+def _confined(filters: dict) -> bool:
+    """Whether a list is confined by a filter. SQLite's planner then walks that part of the
+    requests by its index and runs the FTS5 query once per request (38 ms for a department's
+    298 requests at 10k) instead of walking the title matches in order."""
+    return any(filters.get(key) is not None for key in _NARROWING)
 
 
 def page_count(total: int, exact: bool, page: int, per_page: int, shown: int) -> int:
