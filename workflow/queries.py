@@ -171,14 +171,27 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
     if total is None:
         matching = select(Request.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
         total = int(session.scalar(select(func.count()).select_from(matching)) or 0)
-    items = session.scalars(
-        select(Request)
-        .options(*LIST_LOADING)
-        .where(*conditions)
-        .order_by(SORTS[sort], Request.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite sorts whole rows: a department's list at 100k sorted its 2,800 requests with
+        # their descriptions for 25 of them (8 ms). The page's ids are sorted alone from the
+        # department's index, and only the 25 rows are read.
+        ids = session.scalars(
+            select(Request.id)
+            .where(*conditions)
+            .order_by(SORTS[sort], Request.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).all()
+        items = _load_page(session, list(ids)) if ids else []
+    else:
+        items = session.scalars(
+            select(Request)
+            .options(*LIST_LOADING)
+            .where(*conditions)
+            .order_by(SORTS[sort], Request.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).all()
     return list(items), min(total, COUNT_LIMIT), total <= COUNT_LIMIT
 
 
