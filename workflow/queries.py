@@ -126,14 +126,23 @@ def _search_departments(actor, filters: dict) -> set[int] | None:
 
 
 def _list_conditions(session: Session, actor, filters: dict) -> list:
+    return _with_title(session, actor, filters, _conditions_but_title(actor, filters))
+
+
+def _with_title(session: Session, actor, filters: dict, conditions: list) -> list:
+    """``conditions`` and the list's title search, if it has one."""
+    if not filters.get("q"):
+        return conditions
+    departments = _search_departments(actor, filters)
+    return [*conditions, title_contains(session, filters["q"], departments)]
+
+
+def _conditions_but_title(actor, filters: dict) -> list:
+    """A list's conditions without its title search: scope, filters and dates."""
     conditions = [request_scope_clause(actor)]
     for key in ("kind", "state", "contract_id", "system_id", "department_id"):
         if filters.get(key) is not None:
             conditions.append(getattr(Request, key) == filters[key])
-    if filters.get("q"):
-        conditions.append(
-            title_contains(session, filters["q"], _search_departments(actor, filters))
-        )
     if filters.get("created_from"):
         conditions.append(Request.created_at >= day_start_utc(filters["created_from"]))
     if filters.get("created_to"):
@@ -157,14 +166,15 @@ LIST_LOADING = (
 def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request], int, bool]:
     """One page of visible requests matching ``filters``; returns (items, total, exact): the
     total is exact up to COUNT_LIMIT and otherwise COUNT_LIMIT with ``exact`` false."""
-    conditions = _list_conditions(session, actor, filters)
+    conditions = _conditions_but_title(actor, filters)
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     sort = filters.get("sort", "-id")
     total = None
     if filters.get("q"):
-        searched = _search_in_id_order(session, actor, filters, sort, page, per_page)
+        searched = _search_in_id_order(session, actor, filters, conditions, sort, page, per_page)
         if searched is not None:
             return searched
+        conditions = _with_title(session, actor, filters, conditions)
         searched, total = _search_page(session, conditions, sort, page, per_page)
         if searched is not None:
             return searched
@@ -235,12 +245,13 @@ def _load_page(session: Session, ids: list[int], conditions=()) -> list[Request]
 
 
 def _search_in_id_order(
-    session: Session, actor, filters: dict, sort: str, page: int, per_page: int
+    session: Session, actor, filters: dict, conditions: list, sort: str, page: int, per_page: int
 ):
     """A title search sorted by id, from one walk of a title index in id order that stops at
     COUNT_LIMIT + 1 matches: the page as list_requests returns it, or None when another path
     must serve it (another sort or database, no usable index, a page past the counted matches,
-    or a title table that disagrees with the requests).
+    or a title table that disagrees with the requests). ``conditions``: the list's conditions
+    but its title search.
 
     A common word matches titles in proportion to the table. Collecting every match first,
     as the general path does, grows with it: on SQLite FTS5 hands the whole list (14,000 rows
@@ -266,7 +277,6 @@ def _search_in_id_order(
     if sort not in ("id", "-id") or page * per_page > COUNT_LIMIT:
         return None
     descending = sort == "-id"
-    conditions = _list_conditions(session, actor, {**filters, "q": None})
     if dialect == "sqlite" and _search_departments(actor, filters):
         # A department's requests are read from its index and their titles matched by SQLite's
         # own LIKE, which folds case exactly as the FTS5 table's LIKE does (ASCII only).
@@ -284,10 +294,7 @@ def _search_in_id_order(
     elif dialect == "postgresql" and (departments := _search_departments(actor, filters)):
         found = _TITLE_SEARCH.c.request_id
         matches = _title_matches(needle, departments)
-        narrower = any(filters.get(key) is not None for key in _NARROWING) or not (
-            sees_whole_departments(actor, departments)
-        )
-        if narrower:
+        if _confined(filters) or not sees_whole_departments(actor, departments):
             # OFFSET 0 keeps the check a probe per match, in the walk's order: folded into a
             # join, the planner would be free to hash the department's requests instead.
             visible = select(Request.id).where(Request.id == found, *conditions).offset(0).lateral()
