@@ -692,6 +692,59 @@ class TestRequests:
         else:
             assert any(served) == (departments or "kind" not in query)
 
+    @pytest.mark.parametrize("count_limit", [1000, 3])
+    @pytest.mark.parametrize(
+        "user, query, alone",
+        [
+            ("it_staff", "", True),  # sees every request: the title table alone
+            ("auditor", "", True),
+            ("it_staff", "&kind=requirement", False),  # a filter narrows the list
+            ("it_staff", "&department_id={cardiology}", False),
+            ("vendor_engineer", "", False),  # a scope narrower than every request
+        ],
+    )
+    @pytest.mark.parametrize("sort", ["-id", "id", "-created_at"])
+    def test_a_search_read_from_the_titles_alone_pages_as_the_requests_do(
+        self, api, world, monkeypatch, engine, user, query, alone, sort, count_limit
+    ):
+        """PostgreSQL reads the matches of a search that nothing else selects from the title
+        table without joining the requests; it must give the very pages and totals the join
+        gives, and serve no narrower list."""
+        from workflow import queries
+
+        monkeypatch.setattr(queries, "COUNT_LIMIT", count_limit)
+        monkeypatch.setattr(queries, "_search_in_id_order", lambda *args: None)
+        cardiology = world.departments["cardiology"].id
+        for n in range(3):
+            api.create(title=f"Ward scanner {n}")
+        api.create("incident", title="WARD SCANNER DOWN")
+        api.create(title="Ward scanner in the lab", user="other_dept_user")
+        api.create(title="Ward scanner of vendor B", contract=world.other_contract, system_id=None)
+        api.create(title="Not a match")
+        served = []
+        read = queries._titles_alone
+
+        def spy(*args):
+            result = read(*args)
+            served.append(result is not None)
+            return result
+
+        def pages():
+            found = []
+            for page in (1, 2, 3, 4):
+                path = f"/requests?q=scanner&per_page=2&page={page}&sort={sort}"
+                body = api.get(path + query.format(cardiology=cardiology), user=user).get_json()
+                found.append(([i["id"] for i in body["items"]], body["total"], body["total_exact"]))
+            return found
+
+        monkeypatch.setattr(queries, "_titles_alone", spy)
+        from_titles = pages()
+        monkeypatch.setattr(queries, "_titles_alone", lambda *args: None)
+        assert from_titles == pages()
+        assert from_titles[0][0], "the search found nothing to compare"
+        expected = alone and sort != "-created_at" and engine.dialect.name == "postgresql"
+        assert any(served) == expected
+
     def test_a_title_table_that_disagrees_shows_nothing_out_of_scope(self, api, db, world, pg_only):
         """The walk trusts the title table's department only for the count: every request it
         shows meets the list's own conditions, or the general path answers instead."""

@@ -16,6 +16,7 @@ from workflow.scope import (
     contract_scope_clause,
     request_scope_clause,
     scope_departments,
+    sees_every_request,
     sees_whole_departments,
 )
 
@@ -174,8 +175,10 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
         searched = _search_in_id_order(session, actor, filters, conditions, sort, page, per_page)
         if searched is not None:
             return searched
+        titles = _titles_alone(session, actor, filters, sort)
+        checked = conditions
         conditions = _with_title(session, actor, filters, conditions)
-        searched, total = _search_page(session, conditions, sort, page, per_page)
+        searched, total = _search_page(session, conditions, sort, page, per_page, titles, checked)
         if searched is not None:
             return searched
     if total is None:
@@ -205,20 +208,26 @@ def list_requests(session: Session, actor, filters: dict) -> tuple[list[Request]
     return list(items), min(total, COUNT_LIMIT), total <= COUNT_LIMIT
 
 
-def _search_page(session: Session, conditions: list, sort: str, page: int, per_page: int):
+def _search_page(
+    session: Session,
+    conditions: list,
+    sort: str,
+    page: int,
+    per_page: int,
+    titles=None,
+    checked=(),
+):
     """A title search's page from one pass over its matches: returns (page, None) with the page
     as list_requests returns it, or (None, count) when the page must be cut as for any list:
     count is the capped count when the matches are more than COUNT_LIMIT (the caller need not
-    count again), None when the page is past them. The trigram index finds the matches, but
-    each one costs a visit to its row; counting them and then sorting them for the page
-    visited every row twice."""
+    count again), None when the page is past them or a page row fails ``checked``. The trigram
+    index finds the matches, but each one costs a visit to its row; counting them and then
+    sorting them for the page visited every row twice. ``titles``: the matches as (id, key)
+    rows read elsewhere (_titles_alone), each page row then checked against ``checked``."""
     key = getattr(Request, sort.lstrip("-"))
-    matches = (
-        select(Request.id.label("id"), key.label("key"))
-        .where(*conditions)
-        .limit(COUNT_LIMIT + 1)
-        .subquery()
-    )
+    if titles is None:
+        titles = select(Request.id.label("id"), key.label("key")).where(*conditions)
+    matches = titles.limit(COUNT_LIMIT + 1).subquery()
     order = matches.c.key.desc() if sort.startswith("-") else matches.c.key.asc()
     rows = session.execute(
         select(matches.c.id, func.count().over())
@@ -231,7 +240,27 @@ def _search_page(session: Session, conditions: list, sort: str, page: int, per_p
     total = rows[0][1]
     if total > COUNT_LIMIT:
         return None, total
-    return (_load_page(session, [row[0] for row in rows]), total, True), None
+    shown = _load_page(session, [row[0] for row in rows], checked)
+    return ((shown, total, True), None) if shown is not None else (None, None)
+
+
+def _titles_alone(session: Session, actor, filters: dict, sort: str):
+    """PostgreSQL: a title search's matches as (id, key) rows from the title table alone, when
+    nothing but the title selects them (the actor sees every request, no filter narrows the
+    list) and the list is sorted by id; None otherwise. Joining each match to its request only
+    to find it there cost IT's rare word at 1M 3.7 of its 7.5 ms (981 primary-key probes)."""
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or sort not in ("id", "-id")
+        or _confined(filters)
+        or filters.get("department_id") is not None
+        or not sees_every_request(actor)
+    ):
+        return None
+    found = _TITLE_SEARCH.c.request_id
+    return _title_matches(filters["q"], None).with_only_columns(
+        found.label("id"), found.label("key")
+    )
 
 
 def _load_page(session: Session, ids: list[int], conditions=()) -> list[Request] | None:

@@ -115,21 +115,33 @@ def scope_departments(actor) -> set[int] | None:
     return {a.department_id for a in granting}
 
 
-def sees_whole_departments(actor, departments: set[int]) -> bool:
-    """Whether the actor may see every request of each of these departments: request_scope_clause
-    then selects nothing narrower inside them than the departments themselves do."""
+def _whole_departments(actor) -> set[int] | None:
+    """The departments whose every request the actor may see; None when that is every request
+    (the auditor, IT's roles); empty when none (or the actor may see nothing at all)."""
     if actor is None or not actor.is_active or actor.locked_at is not None:
-        return False
+        return set()
     if "auditor" in actor.role_names():
-        return True
+        return None
     whole = set()
     for a in _granting_roles(actor):
         if a.contract_id is not None or a.vendor_id is not None:
             continue
         if a.department_id is None:
-            return True  # a role that sees every request
+            return None  # a role that sees every request
         whole.add(a.department_id)
-    return departments <= whole
+    return whole
+
+
+def sees_whole_departments(actor, departments: set[int]) -> bool:
+    """Whether the actor may see every request of each of these departments: request_scope_clause
+    then selects nothing narrower inside them than the departments themselves do."""
+    whole = _whole_departments(actor)
+    return whole is None or departments <= whole
+
+
+def sees_every_request(actor) -> bool:
+    """Whether request_scope_clause selects every request (the auditor's and IT's view)."""
+    return _whole_departments(actor) is None
 
 
 def contract_scope_clause(actor):
