@@ -696,20 +696,21 @@ class TestRequests:
     @pytest.mark.parametrize(
         "user, query, alone",
         [
-            ("it_staff", "", True),  # sees every request: the title table alone
+            ("it_staff", "", True),  # every request: the title table alone
             ("auditor", "", True),
+            ("vendor_engineer", "", True),  # its contracts, read from the title table
+            ("dept_user", "", True),  # its department, likewise
             ("it_staff", "&kind=requirement", False),  # a filter narrows the list
-            ("it_staff", "&department_id={cardiology}", False),
-            ("vendor_engineer", "", False),  # a scope narrower than every request
+            ("vendor_engineer", "&department_id={cardiology}", False),
         ],
     )
     @pytest.mark.parametrize("sort", ["-id", "id", "-created_at"])
     def test_a_search_read_from_the_titles_alone_pages_as_the_requests_do(
         self, api, world, monkeypatch, engine, user, query, alone, sort, count_limit
     ):
-        """PostgreSQL reads the matches of a search that nothing else selects from the title
-        table without joining the requests; it must give the very pages and totals the join
-        gives, and serve no narrower list."""
+        """PostgreSQL reads the matches of a search that only its title and the actor's scope
+        select from the title table, scope included, without joining the requests; it must
+        give the very pages and totals the join gives, and serve no narrower list."""
         from workflow import queries
 
         monkeypatch.setattr(queries, "COUNT_LIMIT", count_limit)
@@ -759,6 +760,18 @@ class TestRequests:
         db.commit()
         body = api.get("/requests?q=Infusion").get_json()
         assert [i["id"] for i in body["items"]] == [mine]
+        # The same for a vendor's scope, read from the title table's contract.
+        vendor_b = api.create(
+            title="Infusion pump of vendor B", contract=world.other_contract, system_id=None
+        )["id"]
+        db.execute(
+            text("UPDATE requests_title_search SET contract_id = :c WHERE request_id = :r"),
+            {"c": world.contract.id, "r": vendor_b},
+        )
+        db.commit()
+        body = api.get("/requests?q=Infusion", user="vendor_engineer").get_json()
+        assert vendor_b not in [i["id"] for i in body["items"]]
+        assert body["items"], "the vendor's own matches are still shown"
 
     def test_a_search_follows_title_and_department_changes_and_the_users_scope(
         self, api, db, world
@@ -790,6 +803,13 @@ class TestRequests:
         assert ids("q=again", "it_staff") == []
         assert scope_departments(world.users["dept_user"]) == {cardiology}
         assert scope_departments(world.users["it_staff"]) is None
+        assert ids("q=Scanner", "vendor_engineer") == sorted([mine, moved])
+        db.execute(
+            update(Request).where(Request.id == moved).values(contract_id=world.other_contract.id)
+        )
+        db.commit()
+        assert ids("q=Scanner", "vendor_engineer") == [mine]
+        assert ids("q=Scanner", "other_vendor") == [moved]
 
     def test_title_search_is_served_by_the_trigram_index(self, engine):
         from sqlalchemy import text

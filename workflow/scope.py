@@ -76,11 +76,15 @@ def _granting_roles(actor) -> list:
     return granting
 
 
-def request_scope_clause(actor):
-    """A SQL condition selecting the requests the actor may see (false when none)."""
+def request_scope_clause(actor, columns=None):
+    """A SQL condition selecting the requests the actor may see (false when none).
+    ``columns``: where a request's department_id and contract_id are read, Request's own
+    unless given (the title search table's, for a search read from it alone)."""
     from sqlalchemy import and_, false, or_, select, true
 
     from models import Contract, Request
+
+    request = Request if columns is None else columns
 
     if actor is None or not actor.is_active or actor.locked_at is not None:
         return false()
@@ -90,12 +94,12 @@ def request_scope_clause(actor):
     for a in _granting_roles(actor):
         parts = []
         if a.department_id is not None:
-            parts.append(Request.department_id == a.department_id)
+            parts.append(request.department_id == a.department_id)
         if a.contract_id is not None:
-            parts.append(Request.contract_id == a.contract_id)
+            parts.append(request.contract_id == a.contract_id)
         if a.vendor_id is not None:
             parts.append(
-                Request.contract_id.in_(
+                request.contract_id.in_(
                     select(Contract.id).where(Contract.vendor_id == a.vendor_id)
                 )
             )
@@ -115,33 +119,21 @@ def scope_departments(actor) -> set[int] | None:
     return {a.department_id for a in granting}
 
 
-def _whole_departments(actor) -> set[int] | None:
-    """The departments whose every request the actor may see; None when that is every request
-    (the auditor, IT's roles); empty when none (or the actor may see nothing at all)."""
+def sees_whole_departments(actor, departments: set[int]) -> bool:
+    """Whether the actor may see every request of each of these departments: request_scope_clause
+    then selects nothing narrower inside them than the departments themselves do."""
     if actor is None or not actor.is_active or actor.locked_at is not None:
-        return set()
+        return False
     if "auditor" in actor.role_names():
-        return None
+        return True
     whole = set()
     for a in _granting_roles(actor):
         if a.contract_id is not None or a.vendor_id is not None:
             continue
         if a.department_id is None:
-            return None  # a role that sees every request
+            return True  # a role that sees every request
         whole.add(a.department_id)
-    return whole
-
-
-def sees_whole_departments(actor, departments: set[int]) -> bool:
-    """Whether the actor may see every request of each of these departments: request_scope_clause
-    then selects nothing narrower inside them than the departments themselves do."""
-    whole = _whole_departments(actor)
-    return whole is None or departments <= whole
-
-
-def sees_every_request(actor) -> bool:
-    """Whether request_scope_clause selects every request (the auditor's and IT's view)."""
-    return _whole_departments(actor) is None
+    return departments <= whole
 
 
 def contract_scope_clause(actor):
