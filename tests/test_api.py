@@ -658,34 +658,7 @@ class TestRequests:
         from workflow import queries
 
         monkeypatch.setattr(queries, "COUNT_LIMIT", count_limit)
-        cardiology = world.departments["cardiology"].id
-        for n in range(4):
-            api.create(title=f"Ward scanner {n}")
-        api.create("incident", title="WARD SCANNER DOWN")  # case folds alike on every path
-        api.create(title="Ward scanner in the lab", user="other_dept_user")
-        api.create(title="Ward scanner of vendor B", contract=world.other_contract, system_id=None)
-        api.create(title="Not a match")
-        served = []
-        walk = queries._search_in_id_order
-
-        def spy(*args):
-            result = walk(*args)
-            served.append(result is not None)
-            return result
-
-        def pages():
-            found = []
-            for page in (1, 2, 3, 4):
-                path = f"/requests?q=scanner&per_page=2&page={page}&sort={sort}"
-                body = api.get(path + query.format(cardiology=cardiology), user=user).get_json()
-                found.append(([i["id"] for i in body["items"]], body["total"], body["total_exact"]))
-            return found
-
-        monkeypatch.setattr(queries, "_search_in_id_order", spy)
-        walked = pages()
-        monkeypatch.setattr(queries, "_search_in_id_order", lambda *args: None)
-        assert walked == pages()
-        assert walked[0][0], "the search found nothing to compare"
+        served = _served_alike(api, world, monkeypatch, "_search_in_id_order", user, query, sort)
         departments = user == "dept_user" or "department_id" in query
         if engine.dialect.name == "postgresql":
             assert any(served) == departments
@@ -715,34 +688,7 @@ class TestRequests:
 
         monkeypatch.setattr(queries, "COUNT_LIMIT", count_limit)
         monkeypatch.setattr(queries, "_search_in_id_order", lambda *args: None)
-        cardiology = world.departments["cardiology"].id
-        for n in range(3):
-            api.create(title=f"Ward scanner {n}")
-        api.create("incident", title="WARD SCANNER DOWN")
-        api.create(title="Ward scanner in the lab", user="other_dept_user")
-        api.create(title="Ward scanner of vendor B", contract=world.other_contract, system_id=None)
-        api.create(title="Not a match")
-        served = []
-        read = queries._titles_alone
-
-        def spy(*args):
-            result = read(*args)
-            served.append(result is not None)
-            return result
-
-        def pages():
-            found = []
-            for page in (1, 2, 3, 4):
-                path = f"/requests?q=scanner&per_page=2&page={page}&sort={sort}"
-                body = api.get(path + query.format(cardiology=cardiology), user=user).get_json()
-                found.append(([i["id"] for i in body["items"]], body["total"], body["total_exact"]))
-            return found
-
-        monkeypatch.setattr(queries, "_titles_alone", spy)
-        from_titles = pages()
-        monkeypatch.setattr(queries, "_titles_alone", lambda *args: None)
-        assert from_titles == pages()
-        assert from_titles[0][0], "the search found nothing to compare"
+        served = _served_alike(api, world, monkeypatch, "_titles_alone", user, query, sort)
         expected = alone and sort != "-created_at" and engine.dialect.name == "postgresql"
         assert any(served) == expected
 
@@ -1034,3 +980,40 @@ class TestAttachments:
 
     def test_admin_may_not_attach(self, api, draft):
         assert_error(api.upload(draft, b"x", user="sys_admin"), 404, "not_found")
+
+
+def _served_alike(api, world, monkeypatch, path: str, user: str, query: str, sort: str) -> list:
+    """Make titles for a search, page it (2 a page) with ``workflow.queries.<path>`` and with
+    that path turned off, and assert both give the same pages and totals; returns, per call of
+    the path, whether it served the list."""
+    from workflow import queries
+
+    cardiology = world.departments["cardiology"].id
+    for n in range(4):
+        api.create(title=f"Ward scanner {n}")
+    api.create("incident", title="WARD SCANNER DOWN")  # case folds alike on every path
+    api.create(title="Ward scanner in the lab", user="other_dept_user")
+    api.create(title="Ward scanner of vendor B", contract=world.other_contract, system_id=None)
+    api.create(title="Not a match")
+    served = []
+    serve = getattr(queries, path)
+
+    def spy(*args):
+        result = serve(*args)
+        served.append(result is not None)
+        return result
+
+    def pages():
+        found = []
+        for page in (1, 2, 3, 4):
+            url = f"/requests?q=scanner&per_page=2&page={page}&sort={sort}"
+            body = api.get(url + query.format(cardiology=cardiology), user=user).get_json()
+            found.append(([i["id"] for i in body["items"]], body["total"], body["total_exact"]))
+        return found
+
+    monkeypatch.setattr(queries, path, spy)
+    through_path = pages()
+    monkeypatch.setattr(queries, path, lambda *args: None)
+    assert through_path == pages()
+    assert through_path[0][0], "the search found nothing to compare"
+    return served
