@@ -23,17 +23,16 @@ depends_on = None
 
 
 def _sync_function(columns: list[str]) -> str:
-    listed = ", ".join(columns)
-    values = ", ".join(f"NEW.{c}" for c in columns)
-    assignments = (
-        ", ".join(f"{c} = NEW.{c}" for c in columns if c != "title") + ", title = NEW.title"
-    )
+    copied = [*columns, "title"]
+    listed = ", ".join(copied)
+    values = ", ".join(f"NEW.{c}" for c in copied)
+    assignments = ", ".join(f"{c} = NEW.{c}" for c in copied)
     return f"""CREATE OR REPLACE FUNCTION requests_title_search_sync() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
-            INSERT INTO requests_title_search (request_id, {listed}, title)
-            VALUES (NEW.id, {values}, NEW.title);
+            INSERT INTO requests_title_search (request_id, {listed})
+            VALUES (NEW.id, {values});
         ELSE
             UPDATE requests_title_search SET {assignments} WHERE request_id = NEW.id;
         END IF;
