@@ -363,10 +363,16 @@ _UNCONFIRMED_ENTRIES = (
 )
 # Every chain in one ordered pass: entries numbered 1, 2, 3 …, each chained from the one before
 # (the first from genesis), as many as the request's version, the last one its head. A request
-# without entries is unconfirmed too.
+# without entries is unconfirmed too. The same pass counts the requests and their entries, so
+# the counts ``audit verify`` reports are those of the snapshot it checked, with no second scan
+# of the history to count it (0.45 s of 15 s at 10M entries).
 _UNCONFIRMED_CHAINS = (
-    "SELECT r.id FROM requests r LEFT JOIN ("
-    " SELECT x.request_id, max(x.seq) AS last_seq,"
+    "SELECT coalesce(array_agg(r.id ORDER BY r.id) FILTER (WHERE c.request_id IS NULL"
+    "  OR c.broken = 1 OR c.last_seq IS DISTINCT FROM r.version"
+    "  OR c.last_hash IS DISTINCT FROM r.head_hash), '{}'),"
+    " count(*), coalesce(sum(c.entries), 0)"
+    " FROM requests r LEFT JOIN ("
+    " SELECT x.request_id, count(*) AS entries, max(x.seq) AS last_seq,"
     "  max(CASE WHEN x.next_seq IS NULL THEN x.entry_hash END) AS last_hash,"
     "  max(CASE WHEN x.seq = x.position"
     f"   AND x.prev_hash = coalesce(x.chained_from, '{GENESIS}') THEN 0 ELSE 1 END) AS broken"
@@ -375,37 +381,38 @@ _UNCONFIRMED_CHAINS = (
     "   lead(h.seq) OVER w AS next_seq"
     "  FROM history_entries h WINDOW w AS (PARTITION BY h.request_id ORDER BY h.seq)) x"
     " GROUP BY x.request_id) c ON c.request_id = r.id"
-    " WHERE c.request_id IS NULL OR c.broken = 1 OR c.last_seq IS DISTINCT FROM r.version"
-    " OR c.last_hash IS DISTINCT FROM r.head_hash"
 )
 
 
-def _unconfirmed(connection, statement: str) -> list[int]:
-    return list(connection.exec_driver_sql(statement).scalars())
-
-
-def _on_own_connection(engine: Engine, statement: str) -> list[int]:
+def _rehashed_elsewhere(engine: Engine) -> list[int]:
     with engine.connect() as connection:
-        return _unconfirmed(connection, statement)
+        return list(connection.exec_driver_sql(_UNCONFIRMED_ENTRIES).scalars())
+
+
+def _checked_in_database(session: Session) -> tuple[list[int], int, int]:
+    """(ids of the requests whose chains PostgreSQL could not confirm by itself, in id order;
+    requests; their entries). Raises what the driver raises.
+
+    The re-hashing runs on a second connection while the chains are checked and counted on the
+    session's, so both cores work; each statement reads one consistent snapshot of its own.
+    """
+    bind, connection = session.get_bind(), session.connection()
+    if isinstance(bind, Engine):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            rehashed = pool.submit(_rehashed_elsewhere, bind)
+            broken, requests, entries = connection.exec_driver_sql(_UNCONFIRMED_CHAINS).one()
+            found = set(broken) | set(rehashed.result())
+    else:
+        found = set(connection.exec_driver_sql(_UNCONFIRMED_ENTRIES).scalars())
+        broken, requests, entries = connection.exec_driver_sql(_UNCONFIRMED_CHAINS).one()
+        found.update(broken)
+    return sorted(found), requests, int(entries)
 
 
 def unconfirmed_requests(session: Session) -> list[int]:
-    """Ids of the requests whose chains PostgreSQL could not confirm by itself, in id order.
-
-    The re-hashing runs on a second connection while the chains are checked on the session's,
-    so both cores work; each statement reads one consistent snapshot of its own.
-    """
-    bind = session.get_bind()
-    found: set[int] = set()
-    if isinstance(bind, Engine):
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            rehashed = pool.submit(_on_own_connection, bind, _UNCONFIRMED_ENTRIES)
-            found.update(_unconfirmed(session.connection(), _UNCONFIRMED_CHAINS))
-            found.update(rehashed.result())
-    else:
-        for statement in (_UNCONFIRMED_ENTRIES, _UNCONFIRMED_CHAINS):
-            found.update(_unconfirmed(session.connection(), statement))
-    return sorted(found)
+    """Ids of the requests whose chains PostgreSQL could not confirm by itself, in id order;
+    raises what the driver raises."""
+    return _checked_in_database(session)[0]
 
 
 def verify_all(session: Session) -> tuple[int, int, ChainProblem | None]:
@@ -422,21 +429,18 @@ def verify_all(session: Session) -> tuple[int, int, ChainProblem | None]:
             if problem is not None:
                 return requests, entries, problem
         return requests, entries, None
-    suspects = unconfirmed_requests(session)
+    suspects, requests, entries = _checked_in_database(session)
     for start in range(0, len(suspects), 1000):
         for request_id, _count, problem in walk_chains(session, suspects[start : start + 1000]):
             if problem is not None:
                 return (*_counts(session, request_id), problem)
-    return (*_counts(session, None), None)
+    return requests, entries, None
 
 
-def _counts(session: Session, up_to: int | None) -> tuple[int, int]:
-    requests = select(func.count()).select_from(Request)
+def _counts(session: Session, up_to: int) -> tuple[int, int]:
+    requests = select(func.count()).select_from(Request).where(Request.id <= up_to)
     entries = select(func.count()).select_from(HistoryEntry)
-    if up_to is not None:
-        requests = requests.where(Request.id <= up_to)
-        entries = entries.where(HistoryEntry.request_id <= up_to)
-    return session.scalar(requests), session.scalar(entries)
+    return session.scalar(requests), session.scalar(entries.where(HistoryEntry.request_id <= up_to))
 
 
 def checkpoint(session: Session) -> tuple[str, int]:
