@@ -8,7 +8,7 @@ rebuild those bytes as well. A second floor, "read and hash", streams the stored
 hashes their concatenation: what any verifier pays for the database alone.
 Verify and the raw floor each run ``--repeat`` times (3 unless told), alternating, and the
 ratio is taken between their medians: on a shared two-core machine one run of verify moved
-between 0.24 and 0.35 of the floor within an hour (docs/BENCHMARKS.md), so a single run says
+between 0.24 and 0.33 of the floor within an hour (docs/BENCHMARKS.md), so a single run says
 little. The hypervisor's stolen CPU time during the verify runs is recorded too.
 Writes bench/results/audit_verify_<backend>_<size>.json.
 """
@@ -17,21 +17,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import statistics
 import time
-from pathlib import Path
 
-from common import SIZES, database_url, machine, write_result
-
-
-def stolen_seconds() -> float:
-    """CPU seconds the hypervisor has stolen from all cores so far (0 where unknown)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
-    except (OSError, ValueError):
-        return 0.0
+from common import SIZES, database_url, machine, stolen_seconds, write_result
 
 
 def run(backend: str, size: str, limit: int, repeat: int = 3) -> dict:

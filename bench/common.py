@@ -99,6 +99,15 @@ def machine() -> dict:
     return info
 
 
+def stolen_seconds() -> float:
+    """CPU seconds the hypervisor has stolen from all cores so far (0 where unknown)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
 def write_result(name: str, data: dict) -> Path:
     """Merge ``data`` into bench/results/<name>.json (keys of other runs are kept)."""
     RESULTS.mkdir(parents=True, exist_ok=True)

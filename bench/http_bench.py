@@ -37,6 +37,7 @@ from common import (
     database_url,
     machine,
     percentile,
+    stolen_seconds,
     tokens_path,
     write_result,
 )
@@ -121,12 +122,7 @@ class Server:
         """CPU seconds used so far by the workers, PostgreSQL's processes and this client, and
         the seconds the hypervisor stole from all cores (a shared VM runs slower by that)."""
         tick = os.sysconf("SC_CLK_TCK")
-        used = {"workers": 0.0, "postgres": 0.0, "client": 0.0, "stolen": 0.0}
-        try:
-            cpu_line = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-            used["stolen"] = int(cpu_line[8]) / tick if len(cpu_line) > 8 else 0.0
-        except (OSError, ValueError):
-            pass
+        used = {"workers": 0.0, "postgres": 0.0, "client": 0.0, "stolen": stolen_seconds()}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 raw = stat.read_text()
