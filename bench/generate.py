@@ -43,6 +43,7 @@ BENCH_USERS = {
 MODULES = ["门诊挂号", "住院结算", "电子病历", "检验报告", "医保接口", "随访表单", "统计报表"]
 PROBLEMS = ["无法打开", "打印异常", "数据不一致", "响应缓慢", "新增字段", "接口超时", "报表错误"]
 WORDS = ["心内科", "检验科", "急诊", "药房", "放射科", "体检中心", "手术室", "病案室"]
+# Contracts without an SLA table take any severity (check_sla_level lets them through).
 SEVERITIES = ["1", "2", "3", "4", "5"]
 # One title in a thousand names the dialysis machine: what a rare search finds.
 RARE_WORD, RARE_SHARE = "血透机", 0.001
@@ -100,17 +101,25 @@ def base_data(url: str) -> dict:
             "versions": versions,
             "role_users": {r: [(u.id, u.username) for u in us] for r, us in role_users.items()},
             "contracts": [(c.id, c.vendor_id) for c in contracts],
+            # An incident's severity is a level of its contract's SLA table, as check_sla_level
+            # demands on creation: only then do its clocks run and every transition show them.
+            "levels": {c.id: sla_levels(c.policy) for c in contracts},
             "systems": systems,
             "departments": departments,
             "dept_users": {d: (u.id, u.username) for d, u in dept_users.items()},
         }
 
 
-def create_fields(kind: str, rng: random.Random, n: int) -> dict:
-    """Valid fields of a new request of ``kind``."""
+def sla_levels(policy: dict | None) -> list[str]:
+    """The level keys of a contract policy's SLA table (none without one)."""
+    return [level["key"] for level in ((policy or {}).get("sla") or {}).get("levels") or []]
+
+
+def create_fields(kind: str, rng: random.Random, n: int, levels: list[str]) -> dict:
+    """Valid fields of a new request of ``kind`` (``levels``: its contract's SLA levels)."""
     if kind == "incident":
         return {
-            "severity": rng.choice(SEVERITIES),
+            "severity": rng.choice(levels or SEVERITIES),
             "location": f"{rng.choice(WORDS)} {rng.randint(1, 30)} 号工作站",
             "reported_via": rng.choice(["phone", "wechat", "system", "onsite"]),
         }
@@ -203,7 +212,7 @@ def generate_rows(base: dict, count: int, first_id: int, seed: int, now: datetim
             submitter = base["dept_users"].get(department_id) or rng.choice(role_users["it_staff"])
         else:
             submitter = rng.choice(role_users["vendor_engineer"])
-        fields = create_fields(kind, rng, request_id)
+        fields = create_fields(kind, rng, request_id, base["levels"][contract_id])
         title = f"{rng.choice(WORDS)}{rng.choice(MODULES)}{rng.choice(PROBLEMS)} 第{request_id}号"
         if rng.random() < RARE_SHARE:
             title = f"{RARE_WORD}{title}"
