@@ -154,6 +154,22 @@ class TestOverrides:
         assert not cal.is_working_day(date(2026, 10, 1))
         assert cal.is_working_day(date(2026, 10, 3))
 
+    def test_clocks_sharing_hours_and_zone_keep_their_own_overrides(self):
+        # The UTC intervals of a day are kept per process for every clock with the same hours
+        # and zone; whether the day is worked at all must stay each clock's own calendar's.
+        day_off = clock(overrides={date(2026, 11, 3): False})
+        plain = clock()
+        start, end = bj("2026-11-03 08:00"), bj("2026-11-03 20:00")
+        for _ in range(2):  # the second round reads what the first one left in the caches
+            assert plain.elapsed(start, end) == timedelta(hours=10)
+            assert day_off.elapsed(start, end) == timedelta(0)
+            assert not day_off.is_open(bj("2026-11-03 10:00"))
+            assert plain.is_open(bj("2026-11-03 10:00"))
+        # Another zone gets the same wall-clock hours at its own UTC instants: 08:00-20:00 in
+        # Beijing is 09:00-21:00 in Tokyo, so nine of Tokyo's 08:00-18:00 hours.
+        tokyo = clock(timezone=ZoneInfo("Asia/Tokyo"))
+        assert tokyo.elapsed(start, end) == timedelta(hours=9)
+
 
 class TestWeekdaysOnly:
     cal = WorkingCalendar(statutory=False)

@@ -13,6 +13,7 @@ instant it is used up), not at the next opening.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from workflow.business_calendar import WorkingCalendar
@@ -21,6 +22,25 @@ ZERO = timedelta(0)
 # A calendar whose overrides declare every day a holiday has no working time at all; give up
 # after ten years rather than loop for ever.
 MAX_DAYS = 3660
+
+
+@lru_cache(maxsize=65536)
+def _local_date(at: datetime, timezone: ZoneInfo) -> date:
+    # A ticket's clocks convert the same few instants (its history) on every transition, for
+    # each target and twice per stretch: kept per process, as pure as the conversion itself.
+    return at.replace(tzinfo=UTC).astimezone(timezone).date()
+
+
+@lru_cache(maxsize=16384)
+def _utc_intervals(
+    day: date, intervals: tuple[tuple[time, time], ...], timezone: ZoneInfo
+) -> tuple[tuple[datetime, datetime], ...]:
+    # One local day's business intervals as naive UTC pairs, whichever contract asks (the
+    # working-day check, which depends on the calendar overrides, stays with the clock).
+    def utc(at: time) -> datetime:
+        return datetime.combine(day, at, tzinfo=timezone).astimezone(UTC).replace(tzinfo=None)
+
+    return tuple((utc(begin), utc(end)) for begin, end in intervals)
 
 
 class NoWorkingTime(ValueError):
@@ -77,7 +97,8 @@ class BusinessClock:
         self.calendar = calendar
         self.intervals = intervals
         self.timezone = timezone
-        self._days: dict[date, list[tuple[datetime, datetime]]] = {}
+        self._intervals = tuple(intervals)
+        self._days: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     @property
     def day_length(self) -> timedelta:
@@ -92,20 +113,16 @@ class BusinessClock:
 
     def local_date(self, at: datetime) -> date:
         """The contract-local calendar day of a naive UTC instant."""
-        return at.replace(tzinfo=UTC).astimezone(self.timezone).date()
+        return _local_date(at, self.timezone)
 
-    def _utc(self, day: date, at: time) -> datetime:
-        local = datetime.combine(day, at, tzinfo=self.timezone)
-        return local.astimezone(UTC).replace(tzinfo=None)
-
-    def open_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
+    def open_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The business intervals of one local day as naive UTC pairs; none on a day off."""
         found = self._days.get(day)
         if found is None:
             found = (
-                [(self._utc(day, a), self._utc(day, b)) for a, b in self.intervals]
+                _utc_intervals(day, self._intervals, self.timezone)
                 if self.calendar.is_working_day(day)
-                else []
+                else ()
             )
             self._days[day] = found
         return found
