@@ -1,18 +1,13 @@
-"""Who is calling is looked up before the request's own transaction takes SQLite's write lock;
-SQLite's writers wait their turn on a queue file rather than by polling."""
+"""Who is calling is looked up before the request's own transaction takes SQLite's write lock."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 import threading
 
 from sqlalchemy import event, make_url
 
 from tests.helpers import creation_fields
-from web import db as db_module
-from web.db import QueuedWriterConnection, make_engine
 
 
 def _record_transactions(engine) -> list[str]:
@@ -87,104 +82,3 @@ def test_a_caller_is_recognised_while_another_writer_holds_sqlites_lock(app, cli
         holder.close()
     caller.join()
     assert finished and answers == [200], answers
-
-
-# ---------------------------------------------------------------- SQLite's writer queue
-
-
-def _turn_is_taken(database) -> bool:
-    """Whether some connection holds the writers' turn on ``database`` (probed, never waiting)."""
-    probe = os.open(f"{database}-writers", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(probe, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(probe)
-
-
-def test_a_sqlite_writer_holds_the_queue_from_begin_to_commit_or_rollback(tmp_path):
-    database = tmp_path / "queue.sqlite3"
-    engine = make_engine(f"sqlite:///{database}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
-        assert _turn_is_taken(database)
-        conn.commit()
-        assert not _turn_is_taken(database)
-        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
-        assert _turn_is_taken(database)
-        conn.rollback()
-        assert not _turn_is_taken(database)
-    # A read-only step (read_first) begins DEFERRED and leaves the queue to the writers.
-    with engine.connect() as conn:
-        token = db_module._READ_ONLY_BEGIN.set(True)
-        try:
-            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
-            assert not _turn_is_taken(database)
-        finally:
-            db_module._READ_ONLY_BEGIN.reset(token)
-    engine.dispose()
-
-
-def test_a_second_sqlite_writer_waits_its_turn_and_writes_after_the_first(tmp_path):
-    database = tmp_path / "queue.sqlite3"
-    engine = make_engine(f"sqlite:///{database}")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
-    first = engine.connect()
-    first.exec_driver_sql("INSERT INTO t VALUES (1)")
-    queued = threading.Event()
-
-    def second_writer():
-        with engine.connect() as conn:
-            queued.set()
-            conn.exec_driver_sql("INSERT INTO t SELECT count(*) + 1 FROM t")
-            conn.commit()
-
-    writer = threading.Thread(target=second_writer)
-    writer.start()
-    queued.wait()
-    writer.join(timeout=0.2)  # it cannot finish: the first writer holds the turn
-    still_waiting = writer.is_alive()
-    first.commit()
-    first.close()
-    writer.join()
-    assert still_waiting
-    with engine.connect() as conn:
-        # The second saw the first's committed row: it wrote strictly after it.
-        assert [r[0] for r in conn.exec_driver_sql("SELECT x FROM t ORDER BY rowid")] == [1, 2]
-    assert not _turn_is_taken(database)
-    engine.dispose()
-
-
-def test_a_thread_holding_the_turn_never_waits_for_itself(tmp_path):
-    database = tmp_path / "queue.sqlite3"
-    one = sqlite3.connect(str(database), factory=QueuedWriterConnection, isolation_level=None)
-    other = sqlite3.connect(str(database), factory=QueuedWriterConnection, isolation_level=None)
-    try:
-        one.join_queue()
-        assert one.queued and _turn_is_taken(database)
-        # A second connection of the same thread would wait for ever on the file lock; it is
-        # left to SQLite's busy timeout instead, as before the queue existed.
-        other.join_queue()
-        assert not other.queued
-        one.commit()  # nothing to commit: still gives the turn back
-        assert not _turn_is_taken(database)
-        other.join_queue()
-        assert other.queued
-    finally:
-        other.close()
-        one.close()
-    assert not _turn_is_taken(database)
-
-
-def test_an_in_memory_sqlite_database_has_no_queue_file(tmp_path):
-    engine = make_engine("sqlite://")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
-        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
-        assert conn.connection.dbapi_connection.queue_fd is None
-    engine.dispose()

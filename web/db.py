@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import sqlite3
-import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TypeVar
@@ -21,85 +17,12 @@ T = TypeVar("T")
 _READ_ONLY_BEGIN: ContextVar[bool] = ContextVar("sqlite_read_only_begin", default=False)
 
 
-# The threads of this process that hold a place at the head of SQLite's writer queue.
-_QUEUED = threading.local()
-
-
-class QueuedWriterConnection(sqlite3.Connection):
-    """A pysqlite connection whose write transactions first queue on a lock file beside the
-    database (``<file>-writers``), across threads and processes.
-
-    SQLite's own busy handler makes a waiting writer sleep 1, 2, 5, 10 … ms and try again, so
-    the write lock often lies free while every waiter sleeps; a writer blocked on ``flock`` is
-    woken by the kernel the moment the previous one commits. The queue only orders writers:
-    BEGIN IMMEDIATE still takes SQLite's lock, which stays the guarantee (a writer that does not
-    queue, such as the sqlite3 shell, is still excluded by it).
-    """
-
-    def __init__(self, database, *args, **kwargs):
-        super().__init__(database, *args, **kwargs)
-        self.queue_fd: int | None = None
-        name = os.fspath(database) if isinstance(database, (str, os.PathLike)) else ""
-        if name and name != ":memory:" and not name.startswith("file:"):
-            self.queue_fd = os.open(f"{name}-writers", os.O_RDWR | os.O_CREAT, 0o600)
-        self.queued = False
-
-    def join_queue(self) -> None:
-        """Wait for this connection's turn to write (at once when there is no queue file, or
-        when this thread already holds a turn through another connection: waiting for itself
-        would never end, so SQLite's busy timeout decides as it always did)."""
-        if self.queue_fd is None or self.queued or getattr(_QUEUED, "depth", 0):
-            return
-        fcntl.flock(self.queue_fd, fcntl.LOCK_EX)
-        self.queued = True
-        _QUEUED.depth = 1
-
-    def leave_queue(self) -> None:
-        """Give the turn to the next writer (nothing when this connection holds none)."""
-        if self.queued:
-            self.queued = False
-            _QUEUED.depth = 0
-            fcntl.flock(self.queue_fd, fcntl.LOCK_UN)
-
-    def commit(self) -> None:
-        try:
-            super().commit()
-        finally:
-            self.leave_queue()
-
-    def rollback(self) -> None:
-        try:
-            super().rollback()
-        finally:
-            self.leave_queue()
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self.leave_queue()
-            if self.queue_fd is not None:
-                os.close(self.queue_fd)
-                self.queue_fd = None
-
-    def __del__(self) -> None:
-        # A connection dropped without close() must not keep the turn: every other writer
-        # would wait for it for ever (closing the file gives the lock back).
-        if getattr(self, "queue_fd", None) is not None:
-            os.close(self.queue_fd)
-            self.queue_fd = None
-
-
 def make_engine(url: str, **kwargs) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL, a busy timeout, real SAVEPOINTs and a
-    queue for its writers."""
+    """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and real SAVEPOINTs."""
     if url.startswith("sqlite"):
-        connect_args = {
-            "check_same_thread": False,
-            "timeout": 30,
-            "factory": QueuedWriterConnection,
-        }
-        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -116,16 +39,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             # IMMEDIATE takes the write lock up front: two writers queue instead of one failing
             # with "database is locked" when both upgrade a read lock at once. Only a step
             # that is known to read and is ended right after (read_first) begins DEFERRED.
-            if _READ_ONLY_BEGIN.get():
-                conn.exec_driver_sql("BEGIN")
-                return
-            dbapi_connection = conn.connection.dbapi_connection
-            dbapi_connection.join_queue()
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                dbapi_connection.leave_queue()
-                raise
+            conn.exec_driver_sql("BEGIN" if _READ_ONLY_BEGIN.get() else "BEGIN IMMEDIATE")
 
         return engine
     if make_url(url).get_driver_name() == "psycopg":
