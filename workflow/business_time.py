@@ -24,14 +24,16 @@ ZERO = timedelta(0)
 MAX_DAYS = 3660
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _local_date(at: datetime, timezone: ZoneInfo) -> date:
     # A ticket's clocks convert the same few instants (its history) on every transition, for
-    # each target and twice per stretch: kept per process, as pure as the conversion itself.
+    # each target and twice per stretch: kept per process, as pure as the conversion itself
+    # (8k instants and 4k days hold ~4.5 MB when full; a page of tickets or a long ticket's
+    # history fits many times over).
     return at.replace(tzinfo=UTC).astimezone(timezone).date()
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def _utc_intervals(
     day: date, intervals: tuple[tuple[time, time], ...], timezone: ZoneInfo
 ) -> tuple[tuple[datetime, datetime], ...]:
