@@ -63,6 +63,7 @@ def base_data(url: str) -> dict:
     from web.cli import transaction
     from workflow.accounts import create_user, issue_token
     from workflow.demo import load_demo
+    from workflow.sla import level_keys
 
     upgrade(url, "head")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
@@ -103,16 +104,11 @@ def base_data(url: str) -> dict:
             "contracts": [(c.id, c.vendor_id) for c in contracts],
             # An incident's severity is a level of its contract's SLA table, as check_sla_level
             # demands on creation: only then do its clocks run and every transition show them.
-            "levels": {c.id: sla_levels(c.policy) for c in contracts},
+            "levels": {c.id: level_keys(c.policy) for c in contracts},
             "systems": systems,
             "departments": departments,
             "dept_users": {d: (u.id, u.username) for d, u in dept_users.items()},
         }
-
-
-def sla_levels(policy: dict | None) -> list[str]:
-    """The level keys of a contract policy's SLA table (none without one)."""
-    return [level["key"] for level in ((policy or {}).get("sla") or {}).get("levels") or []]
 
 
 def create_fields(kind: str, rng: random.Random, n: int, levels: list[str]) -> dict:

@@ -216,6 +216,11 @@ def _due(segments, clock, budget: timedelta) -> datetime | None:
     return None
 
 
+def level_keys(policy: dict | None) -> list[str]:
+    """The keys of a policy's SLA levels, in order (none without an SLA table)."""
+    return [lvl["key"] for lvl in ((policy or {}).get("sla") or {}).get("levels") or []]
+
+
 def level_of(policy: dict, severity: str | None) -> dict | None:
     """The SLA table's level with key ``severity``, or None."""
     sla = policy.get("sla") or {}

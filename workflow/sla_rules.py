@@ -14,12 +14,12 @@ from sqlalchemy import select
 from models import HistoryEntry
 from workflow.errors import InvalidInput
 from workflow.registry import FireContext, Refusal, effect, guard
-from workflow.sla import level_of
+from workflow.sla import level_keys, level_of
 
 
 def _unknown_level(ctx: FireContext, severity) -> str | None:
     """The refusal sentence when ``severity`` is not a level of the contract's table, else None."""
-    levels = [lvl["key"] for lvl in (ctx.policy.get("sla") or {}).get("levels") or []]
+    levels = level_keys(ctx.policy)
     if not levels or level_of(ctx.policy, severity) is not None:
         return None
     return Refusal(
