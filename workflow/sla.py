@@ -20,6 +20,8 @@ The rules, per target of the ticket's level (response, on site, temporary recove
 
 from __future__ import annotations
 
+import json
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -81,21 +83,46 @@ class ContractClocks:
         return timedelta(minutes=amount * UNIT_MINUTES[target["unit"]])
 
 
+# Contract clocks depend only on a policy's time zone and calendar and on the overrides, so a
+# process keeps them across requests: what their business clocks remember (days, measured
+# stretches) then serves every later request. A change of overrides is a new key.
+_SHARED_CLOCKS: dict[tuple, ContractClocks] = {}
+SHARED_CLOCKS_MAX = 16
+
+
+def _shared_clocks(policy: dict, overrides: Mapping[date, bool], overrides_key) -> ContractClocks:
+    key = (
+        policy.get("timezone"),
+        json.dumps(policy.get("calendar"), sort_keys=True, default=str),
+        overrides_key,
+    )
+    found = _SHARED_CLOCKS.get(key)
+    if found is None:
+        if len(_SHARED_CLOCKS) >= SHARED_CLOCKS_MAX:
+            _SHARED_CLOCKS.clear()
+        found = _SHARED_CLOCKS[key] = ContractClocks(policy, overrides)
+    return found
+
+
 class ClockCache:
     """Contract clocks built once per contract and overrides read once, for a page of tickets."""
 
     def __init__(self, session: Session):
         self.session = session
         self._overrides: dict[date, bool] | None = None
+        self._overrides_key: frozenset | None = None
         self._clocks: dict[int, ContractClocks] = {}
 
     def for_contract(self, contract) -> ContractClocks:
         """The clocks of ``contract`` (reads the overrides on first use)."""
         if self._overrides is None:
             self._overrides = load_overrides(self.session)
+            self._overrides_key = frozenset(self._overrides.items())
         found = self._clocks.get(contract.id)
         if found is None:
-            found = self._clocks[contract.id] = ContractClocks(contract.policy, self._overrides)
+            found = self._clocks[contract.id] = _shared_clocks(
+                contract.policy, self._overrides, self._overrides_key
+            )
         return found
 
 
@@ -163,57 +190,104 @@ class SlaStatus:
         return min(open_targets, key=lambda t: t.remaining, default=None)
 
 
-def _segments(
-    moments: list[Moment], definition: Definition, stop_events: set[str], now: datetime
-) -> tuple[list[tuple[datetime, datetime | None]], datetime | None, str]:
-    """The stretches during which one target's clock runs, when it finished, and its phase.
+class _Stretches(NamedTuple):
+    """Where one target's clock ran: the first ``closed`` stretches of the timeline, then
+    ``tail`` (open when its end is None); when it finished, its phase (``running``, ``paused``
+    or ``finished``) and the end of its last stretch."""
 
-    The phase is ``running``, ``paused`` or ``finished``.
+    closed: int
+    tail: tuple[datetime, datetime | None] | None
+    finished_at: datetime | None
+    phase: str
+    last_end: datetime | None
+
+
+class _Timeline:
+    """One walk over a ticket's history up to ``now``: the stretches during which a clock runs,
+    and where each clock-stopping event first happened.
+
+    Every target of a ticket shares these stretches up to its own first stop event, so they are
+    worked out once; each clock measures each stretch once (``totals``), and a target's used
+    time and due instants then come from running sums instead of a walk per target.
     """
-    segments: list[tuple[datetime, datetime | None]] = []
-    state, entered = None, None
-    open_since: datetime | None = None
-    for moment in moments:
-        if moment.at > now:
-            break
-        if moment.event in stop_events:
+
+    def __init__(self, moments: list[Moment], definition: Definition, now: datetime):
+        stopping = {e.name for e in definition.events.values() if e.stops_clocks}
+        self.segments: list[tuple[datetime, datetime]] = []  # closed stretches, in order
+        # event name -> (position in the history, closed stretches so far, open since, at)
+        self.stops: dict[str, tuple[int, int, datetime | None, datetime]] = {}
+        state, entered, open_since = None, None, None
+        runs_in = {
+            name: spec.get("clock", "runs") == "runs" for name, spec in definition.states.items()
+        }
+        for position, moment in enumerate(moments):
+            if moment.at > now:
+                break
+            if moment.event in stopping and moment.event not in self.stops:
+                self.stops[moment.event] = (position, len(self.segments), open_since, moment.at)
+            if moment.to_state != state:
+                state, entered = moment.to_state, moment.at
+                runs = runs_in[state]
+                if runs and open_since is None:
+                    open_since = moment.at
+                elif not runs and open_since is not None:
+                    self.segments.append((open_since, moment.at))
+                    open_since = None
+        self.open_since = open_since
+        self.state_clock = definition.states[state].get("clock", "runs") if state else "runs"
+        self.entered = entered
+        self._totals: dict[int, list[timedelta]] = {}
+
+    def totals(self, clock, count: int) -> list[timedelta]:
+        """Running totals of ``clock`` time over the closed stretches, at least ``count`` long."""
+        totals = self._totals.setdefault(id(clock), [])
+        total = totals[-1] if totals else ZERO
+        for begin, end in self.segments[len(totals) : count]:
+            total += clock.measured(begin, end)
+            totals.append(total)
+        return totals
+
+    def for_target(self, stop_events: set[str]) -> _Stretches:
+        """The stretches of one target, whose clock stops for good at any of ``stop_events``."""
+        first = min((self.stops[e] for e in stop_events if e in self.stops), default=None)
+        if first is not None:
+            _position, closed, open_since, at = first
             if open_since is not None:
-                segments.append((open_since, moment.at))
-            return segments, moment.at, "finished"
-        if moment.to_state != state:
-            state, entered = moment.to_state, moment.at
-            runs = definition.states[state].get("clock", "runs") == "runs"
-            if runs and open_since is None:
-                open_since = moment.at
-            elif not runs and open_since is not None:
-                segments.append((open_since, moment.at))
-                open_since = None
-    if open_since is not None:
-        segments.append((open_since, None))
-        return segments, None, "running"
-    clock = definition.states[state].get("clock", "runs") if state else "runs"
-    return (
-        segments,
-        (entered if clock == "stopped" else None),
-        ("finished" if clock == "stopped" else "paused"),
-    )
+                return _Stretches(closed, (open_since, at), at, "finished", at)
+            return _Stretches(closed, None, at, "finished", self._end_of(closed))
+        closed = len(self.segments)
+        if self.open_since is not None:
+            return _Stretches(closed, (self.open_since, None), None, "running", None)
+        if self.state_clock == "stopped":
+            return _Stretches(closed, None, self.entered, "finished", self._end_of(closed))
+        return _Stretches(closed, None, None, "paused", self._end_of(closed))
 
+    def _end_of(self, closed: int) -> datetime | None:
+        return self.segments[closed - 1][1] if closed else None
 
-def _used(segments, clock, until: datetime) -> timedelta:
-    return sum((clock.elapsed(begin, min(end or until, until)) for begin, end in segments), ZERO)
+    def used(self, clock, stretches: _Stretches, until: datetime) -> timedelta:
+        """The clock time a target has used by ``until``."""
+        closed, tail = stretches.closed, stretches.tail
+        used = self.totals(clock, closed)[closed - 1] if closed else ZERO
+        if tail is not None:
+            used += clock.elapsed(tail[0], min(tail[1] or until, until))
+        return used
 
-
-def _due(segments, clock, budget: timedelta) -> datetime | None:
-    """When ``budget`` of running clock time is used up; None if the known stretches end first."""
-    left = budget
-    for begin, end in segments:
-        if end is None:
+    def crossing(self, clock, stretches: _Stretches, budget: timedelta) -> datetime | None:
+        """When ``budget`` of running clock time is used up; None if the stretches end first."""
+        closed, tail = stretches.closed, stretches.tail
+        totals = self.totals(clock, closed)
+        index = bisect_left(totals, budget, 0, closed)
+        if index < closed:
+            before = totals[index - 1] if index else ZERO
+            return clock.add(self.segments[index][0], budget - before)
+        left = budget - (totals[closed - 1] if closed else ZERO)
+        if tail is None:
+            return None
+        begin, end = tail
+        if end is None or left <= clock.elapsed(begin, end):
             return clock.add(begin, left)
-        length = clock.elapsed(begin, end)
-        if left <= length:
-            return clock.add(begin, left)
-        left -= length
-    return None
+        return None
 
 
 def level_keys(policy: dict | None) -> list[str]:
@@ -250,19 +324,21 @@ def evaluate(
         for name, target in (level.get("outside_hours_targets") or {}).items():
             targets[name] = target
             swapped.add(name)
+    timeline = _Timeline(moments, definition, now)
     for name, target in targets.items():
         stop_events = {e.name for e in definition.events.values() if name in e.stops_clocks}
         clock = clocks.clock(
             target["clock"] if target["unit"] != "working_days" else "business_hours"
         )
         budget = clocks.budget(target)
-        segments, finished_at, phase = _segments(moments, definition, stop_events, now)
+        stretches = timeline.for_target(stop_events)
+        finished_at, phase = stretches.finished_at, stretches.phase
         until = finished_at or now
-        used = _used(segments, clock, until)
-        due_at = _due(segments, clock, budget)
-        if due_at is None and phase == "finished" and segments:
+        used = timeline.used(clock, stretches, until)
+        due_at = timeline.crossing(clock, stretches, budget)
+        if due_at is None and phase == "finished" and (stretches.closed or stretches.tail):
             # Met before the deadline: the deadline as it stood when the clock stopped.
-            due_at = clock.add(segments[-1][1] or until, budget - used)
+            due_at = clock.add(stretches.last_end or until, budget - used)
         state = {"running": "running", "paused": "paused"}.get(phase) or (
             "missed" if used > budget else "met"
         )
@@ -277,7 +353,7 @@ def evaluate(
                 budget=budget,
                 used=used,
                 due_at=due_at,
-                warn_at=_due(segments, clock, budget * WARNING_SHARE),
+                warn_at=timeline.crossing(clock, stretches, budget * WARNING_SHARE),
                 finished_at=finished_at,
                 state=state,
                 provisional=clock is clocks.business
