@@ -45,8 +45,12 @@ PROBLEMS = ["无法打开", "打印异常", "数据不一致", "响应缓慢", "
 WORDS = ["心内科", "检验科", "急诊", "药房", "放射科", "体检中心", "手术室", "病案室"]
 # Contracts without an SLA table take any severity (check_sla_level lets them through).
 SEVERITIES = ["1", "2", "3", "4", "5"]
-# One title in a thousand names the dialysis machine: what a rare search finds.
-RARE_WORD, RARE_SHARE = "血透机", 0.001
+# The dialysis machine (血透机) is named in exactly RARE_PER_DEPARTMENT titles of every
+# department, spread over the whole time span, at every size: a needle whose matches do not grow
+# with the haystack, so a rare search compares the same page at 10k and at 1M and any growth is
+# the cost of finding it. (Until 2026-12-05 one title in a thousand named it: a department then
+# found nothing at 10k and a full page at 1M, which measured rendering a page, not searching.)
+RARE_WORD, RARE_PER_DEPARTMENT = "血透机", 2
 FINISHED_AFTER = timedelta(days=60)
 # Every generated schema change carries this script, so one real analysis stands for all.
 CHANGE_SQL = "ALTER TABLE his_visit ADD COLUMN remark VARCHAR(200) NULL COMMENT '备注';\n"
@@ -185,6 +189,14 @@ class Walker:
         return path
 
 
+def needle_departments(count: int, departments: list[int]) -> dict[int, int]:
+    """Which of ``count`` requests name the rare word, and for which department: evenly spaced,
+    RARE_PER_DEPARTMENT for each department (fewer only when there are fewer requests)."""
+    total = min(count, RARE_PER_DEPARTMENT * len(departments))
+    spaced = ((j * count + count // 2) // total for j in range(total))
+    return {n: departments[j % len(departments)] for j, n in enumerate(spaced)}
+
+
 def generate_rows(base: dict, count: int, first_id: int, seed: int, now: datetime):
     """Yield (request row, [history rows], revision row or None) for ``count`` requests."""
     import hashlib
@@ -198,19 +210,23 @@ def generate_rows(base: dict, count: int, first_id: int, seed: int, now: datetim
     role_users = base["role_users"]
     contracts, departments = base["contracts"], base["departments"]
     span = timedelta(days=3 * 365).total_seconds()
+    needles = needle_departments(count, departments)
     for n in range(count):
         request_id = first_id + n
         kind = rng.choices(kinds, weights)[0]
         version_id, definition = base["versions"][kind]
         contract_id, _vendor = rng.choice(contracts)
         department_id = rng.choice(departments)
+        needle = needles.get(n)
+        if needle is not None:
+            department_id = needle
         if kind in ("incident", "requirement"):
             submitter = base["dept_users"].get(department_id) or rng.choice(role_users["it_staff"])
         else:
             submitter = rng.choice(role_users["vendor_engineer"])
         fields = create_fields(kind, rng, request_id, base["levels"][contract_id])
         title = f"{rng.choice(WORDS)}{rng.choice(MODULES)}{rng.choice(PROBLEMS)} 第{request_id}号"
-        if rng.random() < RARE_SHARE:
+        if needle is not None:
             title = f"{RARE_WORD}{title}"
         # Ids follow creation time, as they do in production (lists sort by id).
         created = now - timedelta(seconds=span * (1 - (n + rng.random()) / count))
