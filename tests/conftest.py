@@ -22,6 +22,17 @@ from workflow.accounts import create_user, issue_token
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_dumps_checked():
+    """Every API dump the suite makes is also made by marshmallow, and the two must agree
+    (web/api/fast_dump.py): the plan that serves production is checked on every response."""
+    from web.api import fast_dump
+
+    fast_dump.VERIFY = True
+    yield
+    fast_dump.VERIFY = False
+
+
 def _is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
 

@@ -52,8 +52,6 @@ def test_history_fields_are_rewritten_as_canonical_text():
             conn.execute(text("INSERT INTO history_entries (fields) VALUES (:f)"), {"f": text_})
         migration._rewrite_as_canonical(conn)
         rewritten = list(conn.execute(text("SELECT fields FROM history_entries ORDER BY id")))
-    assert [r[0] for r in rewritten] == [
-        canonical_json(json.loads(t)).decode() for t in stored
-    ]
+    assert [r[0] for r in rewritten] == [canonical_json(json.loads(t)).decode() for t in stored]
     assert rewritten[0][0] == '{"a":{"x":"随访","y":[1,2]},"b":1}'
     assert rewritten[3][0] == '{"t":"随"}'

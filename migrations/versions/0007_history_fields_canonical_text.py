@@ -20,7 +20,9 @@ branch_labels = None
 depends_on = None
 
 BATCH = 5000
-_history = sa.table("history_entries", sa.column("id", sa.BigInteger()), sa.column("fields", sa.Text()))
+_history = sa.table(
+    "history_entries", sa.column("id", sa.BigInteger()), sa.column("fields", sa.Text())
+)
 
 
 def _rewrite_as_canonical(bind) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, fields, validate
 
+from web.api.fast_dump import FastDumpSchema as Schema
 from workflow.quota import days_text, quota_policy
 
 ID_RANGE = validate.Range(min=1, max=2**31 - 1)  # PostgreSQL integer; larger ids never exist
