@@ -66,7 +66,7 @@ class WallClock:
 
     def measured(self, start: datetime, end: datetime) -> timedelta:
         """:meth:`elapsed` (nothing worth remembering on this clock)."""
-        return max(end - start, ZERO)
+        return self.elapsed(start, end)
 
     def is_open(self, at: datetime) -> bool:
         """Always: the 7×24 clock never closes."""

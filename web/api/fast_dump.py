@@ -52,9 +52,13 @@ def _converter(field: fields.Field, attr_name: str) -> Callable[[Any, Any], Any]
 class FastDumpSchema(Schema):
     """A marshmallow schema whose dump follows a plan built on first use (see the module)."""
 
-    def _plan(self) -> list[tuple]:
-        plan = self.__dict__.get("_fast_plan")
-        if plan is None:
+    def _plan(self) -> list[tuple] | None:
+        """The plan, built on first use; None for a schema that reads values its own way."""
+        plan = self.__dict__.get("_fast_plan", False)
+        if plan is False:
+            if type(self).get_attribute is not Schema.get_attribute:
+                self.__dict__["_fast_plan"] = None
+                return None
             plan = []
             for attr_name, field in self.dump_fields.items():
                 key = field.data_key if field.data_key is not None else attr_name
@@ -74,10 +78,11 @@ class FastDumpSchema(Schema):
             read = partial(getattr, obj)  # marshmallow: getattr(obj, key, default)
         else:
             read = None
-        if read is None or _REFERENCE.get() or _reads_its_own_way(self):
+        plan = self._plan()
+        if read is None or plan is None or _REFERENCE.get():
             return super()._serialize(obj, many=False)
         result = self.dict_class()
-        for key, attr_name, attribute, field, convert in self._plan():
+        for key, attr_name, attribute, field, convert in plan:
             value = read(attribute, missing) if convert is not None else missing
             if value is missing:  # marshmallow's own path: defaults, Function, Method …
                 value = field.serialize(attr_name, obj, accessor=self.get_attribute)
@@ -108,8 +113,3 @@ def marshmallow_dump(schema: Schema, obj: Any, *, many: bool | None = None):
 
 # While set, every FastDumpSchema dumps by marshmallow's own path (what VERIFY compares with).
 _REFERENCE: ContextVar[bool] = ContextVar("fast_dump_reference", default=False)
-
-
-def _reads_its_own_way(schema: Schema) -> bool:
-    """A schema that overrides get_attribute reads values its own way: no plan for it."""
-    return type(schema).get_attribute is not Schema.get_attribute
