@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event, make_url, text
+from sqlalchemy.orm import Session
 
 from tests.helpers import creation_fields
+from web.db import QueuedWriterConnection, read_first
 
 
 def _record_transactions(engine) -> list[str]:
@@ -82,3 +86,83 @@ def test_a_caller_is_recognised_while_another_writer_holds_sqlites_lock(app, cli
         holder.close()
     caller.join()
     assert finished and answers == [200], answers
+
+
+def _queue_is_free(database: str) -> bool:
+    """Whether another process could join the writer queue of ``database`` right now."""
+    fd = os.open(f"{database}-writers", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # and with it the lock, if taken
+    return True
+
+
+def test_sqlite_writers_hold_the_queue_exactly_while_their_transaction_is_open(app, world):
+    engine = app.extensions["changeflow.engine"]
+    if engine.dialect.name != "sqlite":
+        assert engine.dialect.name == "postgresql"  # PostgreSQL's writers need no queue
+        return
+    database = make_url(app.config["DATABASE_URL"]).database
+    session = app.extensions["changeflow.sessionmaker"]()
+    try:
+        assert read_first(session, lambda: session.scalar(text("SELECT count(*) FROM users")))
+        assert _queue_is_free(database)  # a read takes no place in the queue
+        session.execute(text("UPDATE users SET display_name = display_name"))
+        assert not _queue_is_free(database)
+        session.commit()
+        assert _queue_is_free(database)
+        session.execute(text("UPDATE users SET display_name = display_name"))
+        assert not _queue_is_free(database)
+        session.rollback()
+        assert _queue_is_free(database)
+    finally:
+        session.close()
+    assert _queue_is_free(database)
+
+
+def test_a_queued_writer_goes_on_when_the_holder_commits(app, world):
+    engine = app.extensions["changeflow.engine"]
+    if engine.dialect.name != "sqlite":
+        assert engine.dialect.name == "postgresql"
+        return
+    database = make_url(app.config["DATABASE_URL"]).database
+    holder = sqlite3.connect(database, isolation_level=None, factory=QueuedWriterConnection)
+    holder.join_writer_queue()
+    first = world.user("dept_user").id
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute(f"UPDATE users SET display_name = display_name || '-held' WHERE id = {first}")
+    seen: list[str] = []
+
+    def write():
+        with Session(engine) as session:
+            appended = "display_name = display_name || '-next'"
+            session.execute(text(f"UPDATE users SET {appended} WHERE id = {first}"))
+            session.commit()
+            seen.append(session.scalar(text(f"SELECT display_name FROM users WHERE id = {first}")))
+
+    writer = threading.Thread(target=write)
+    try:
+        writer.start()
+        writer.join(timeout=0.5)
+        waited = writer.is_alive()  # it must still be queued behind the open transaction
+        holder.commit()
+        writer.join(timeout=60)
+    finally:
+        holder.close()
+    assert waited and not writer.is_alive()
+    assert len(seen) == 1 and seen[0].endswith("-held-next"), seen
+
+
+def test_an_in_memory_database_has_no_queue():
+    connection = sqlite3.connect(":memory:", isolation_level=None, factory=QueuedWriterConnection)
+    try:
+        connection.join_writer_queue()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("CREATE TABLE t (x)")
+        connection.commit()
+        assert connection.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    finally:
+        connection.close()

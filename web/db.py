@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TypeVar
@@ -17,11 +20,72 @@ T = TypeVar("T")
 _READ_ONLY_BEGIN: ContextVar[bool] = ContextVar("sqlite_read_only_begin", default=False)
 
 
+class QueuedWriterConnection(sqlite3.Connection):
+    """A SQLite connection that queues for the write lock on a lock file beside the database.
+
+    SQLite's own busy handler makes a writer that finds the lock taken sleep 1, 2, 5, 10 … ms
+    and try again, so with several writers the lock lies idle between holders while they
+    sleep. Before ``BEGIN IMMEDIATE`` each connection takes an exclusive ``flock`` on
+    ``<database>-writers``; the kernel wakes a waiter the moment the holder's COMMIT or
+    ROLLBACK releases it. SQLite's own locking still decides what is safe: the queue only
+    orders the writers of this application (a tool that ignores it meets the busy timeout).
+    An in-memory database has no file and no queue.
+    """
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        self._queue_fd: int | None = None
+        self._queued = False
+        path = os.fspath(database) if isinstance(database, str | os.PathLike) else ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            self._queue_fd = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o644)
+
+    def join_writer_queue(self) -> None:
+        """Wait until this application's other writers have committed or rolled back; then
+        this connection holds the queue until its own transaction ends."""
+        if self._queue_fd is not None and not self._queued:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+            self._queued = True
+
+    def commit(self) -> None:
+        """COMMIT, then let the next writer in; raises what sqlite3 raises (still queued)."""
+        super().commit()
+        self.leave_writer_queue()
+
+    def rollback(self) -> None:
+        """ROLLBACK, then let the next writer in, whatever the rollback raised."""
+        try:
+            super().rollback()
+        finally:
+            self.leave_writer_queue()
+
+    def close(self) -> None:
+        """Close the connection and its lock file, which lets the next writer in."""
+        try:
+            super().close()
+        finally:
+            if self._queue_fd is not None:
+                os.close(self._queue_fd)  # closing drops the flock too
+                self._queue_fd, self._queued = None, False
+
+    def leave_writer_queue(self) -> None:
+        """Let the next writer in, unless a transaction is still open on this connection."""
+        if self._queued and not self.in_transaction:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+            self._queued = False
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and real SAVEPOINTs."""
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url,
+            connect_args={
+                "check_same_thread": False,
+                "timeout": 30,
+                "factory": QueuedWriterConnection,
+            },
+            **kwargs,
         )
 
         @event.listens_for(engine, "connect")
@@ -39,7 +103,16 @@ def make_engine(url: str, **kwargs) -> Engine:
             # IMMEDIATE takes the write lock up front: two writers queue instead of one failing
             # with "database is locked" when both upgrade a read lock at once. Only a step
             # that is known to read and is ended right after (read_first) begins DEFERRED.
-            conn.exec_driver_sql("BEGIN" if _READ_ONLY_BEGIN.get() else "BEGIN IMMEDIATE")
+            if _READ_ONLY_BEGIN.get():
+                conn.exec_driver_sql("BEGIN")
+                return
+            queued = conn.connection.driver_connection
+            queued.join_writer_queue()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                queued.leave_writer_queue()
+                raise
 
         return engine
     if make_url(url).get_driver_name() == "psycopg":
