@@ -22,6 +22,15 @@ from workflow.accounts import create_user, issue_token
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_clock_histories():
+    """Each test starts with no clock history remembered by the process (sla.MOMENTS): its
+    databases are new, and a test that edits history rows directly must see what it wrote."""
+    from workflow.sla import MOMENTS
+
+    MOMENTS.clear()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _fast_dumps_checked():
     """Every API dump the suite makes is also made by marshmallow, and the two must agree

@@ -130,50 +130,167 @@ class TestRequestDocument:
         assert targets["resolution"]["due_at"] == iso(REPORTED + timedelta(hours=3))
 
 
-class TestHistoryReadWithTheTransition:
-    """On PostgreSQL the transition's own statement returns the history the clocks need; what it
-    leaves in the session must be exactly what reading the history again gives."""
+class TestRememberedClockHistory:
+    """A transition shows its clocks without reading the history again: it extends the history
+    remembered for the head it moved from (sla.MOMENTS), or on PostgreSQL reads it in its own
+    statement. What is remembered must be exactly what reading the history again gives."""
 
-    def test_the_clocks_after_a_transition_equal_a_fresh_read(self, flow, db):
+    def remembered(self, request):
+        return sla.MOMENTS.get(request.id, request.head_hash)
+
+    def test_transitions_extend_a_remembered_history(self, flow, db):
         request = incident(flow, "L2")
+        sla.moments_of(db, [request.id])  # shown once: remembered at its head
+        assert self.remembered(request) is not None
         walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
         walk(flow, request, [("start_work", "vendor_engineer", 10)])
         walk(flow, request, [("wait_for_hospital", "vendor_engineer", 30)])
+        remembered = self.remembered(request)
+        assert remembered is not None and len(remembered) == request.version == 4
         now = REPORTED + timedelta(minutes=45)
-        remembered = sla._remembered(db, request)
-        if db.get_bind().dialect.name == "postgresql":
-            assert remembered is not None and len(remembered) == request.version == 4
-        read = sla.moments_of(db, [request.id])[request.id]
-        assert remembered in (None, read)
         shown = sla.statuses_for(db, [request], now)[request.id]
-        db.info.clear()
+        sla.MOMENTS.clear()
+        read = sla.moments_of(db, [request.id])[request.id]
+        assert list(remembered) == read
         fresh = sla.statuses_for(db, [request], now)[request.id]
         assert sla.sla_data(shown, request) == sla.sla_data(fresh, request)
         states = {t.name: t.state for t in fresh.targets}
         assert states == {"response": "met", "resolution": "paused"}
 
+    def test_without_a_memory_postgresql_reads_the_history_with_the_transition(self, flow, db):
+        request = incident(flow, "L2")
+        walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
+        remembered = self.remembered(request)
+        if db.get_bind().dialect.name == "postgresql":
+            assert remembered is not None and len(remembered) == 2
+        else:  # SQLite reads it when the clocks are shown
+            assert remembered is None
+            sla.statuses_for(db, [request], REPORTED + timedelta(minutes=6))
+            remembered = self.remembered(request)
+        assert list(remembered) == sla.moments_of(db, [request.id])[request.id]
+
+    def test_the_memory_is_what_the_clocks_use(self, flow, db):
+        request = incident(flow, "L2")
+        walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
+        now = REPORTED + timedelta(minutes=20)
+        # Remembered as if the ticket had never been acknowledged: the clocks must follow it,
+        # or the memory saves no read.
+        first = sla.moments_of(db, [request.id])[request.id][0]
+        sla.MOMENTS.put(request.id, request.head_hash, (first,))
+        states = {t.name: t.state for t in sla.statuses_for(db, [request], now)[request.id].targets}
+        assert states["response"] == "running"
+
     def test_a_memory_of_another_head_is_ignored(self, flow, db):
         request = incident(flow, "L2")
         walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
-        stale = [sla.Moment(REPORTED, "report", "new")]  # the chain as it stood one entry ago
-        db.info[sla._REMEMBERED] = {request.id: ("0" * 64, stale)}
-        assert sla._remembered(db, request) is None
+        stale = tuple(sla.moments_of(db, [request.id])[request.id][:1])  # one entry ago
+        sla.MOMENTS.put(request.id, "0" * 64, stale)
+        assert self.remembered(request) is None
         moments = sla.statuses_for(db, [request], REPORTED + timedelta(minutes=20))
         states = {t.name: t.state for t in moments[request.id].targets}
         assert states == {"response": "met", "resolution": "running"}
-        sla.remember_moments(db, request, stale)
-        assert sla._remembered(db, request) == stale
+        assert len(self.remembered(request)) == 2  # the read replaced it
 
-    def test_a_rolled_back_transition_leaves_no_memory_behind(self, flow, db):
+    def test_a_rolled_back_transition_leaves_nothing_that_is_used(self, flow, db):
         request = incident(flow, "L2")
+        sla.moments_of(db, [request.id])
         db.commit()
         with db.begin_nested() as savepoint:
             walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
             savepoint.rollback()
         assert request.version == 1  # expired by the rollback and read again
-        assert sla._remembered(db, request) is None
+        assert self.remembered(request) is None  # remembered for the head that never was
         read = sla.moments_of(db, [request.id])[request.id]
         assert [m.to_state for m in read] == [request.state]
+        walk(flow, request, [("acknowledge", "vendor_engineer", 7)])
+        sla.statuses_for(db, [request], REPORTED + timedelta(minutes=8))
+        assert [m.at for m in self.remembered(request)] == [
+            m.at for m in sla.moments_of(db, [request.id])[request.id]
+        ]
+
+
+class TestHistoryMovedByAnotherProcess:
+    """Another worker moved the ticket since this one remembered it: only the entries after the
+    remembered head are read, linked by their hashes to it, or everything when they do not."""
+
+    def moved_elsewhere(self, flow, db, request):
+        sla.moments_of(db, [request.id])
+        older = sla.MOMENTS.latest(request.id)
+        walk(flow, request, [("acknowledge", "vendor_engineer", 5)])
+        walk(flow, request, [("start_work", "vendor_engineer", 10)])
+        return older
+
+    def spy(self, monkeypatch):
+        results = []
+        extend = sla.MOMENTS.extend
+
+        def recorded(*args):
+            results.append(extend(*args))
+            return results[-1]
+
+        monkeypatch.setattr(sla.MOMENTS, "extend", recorded)
+        return results
+
+    def test_the_entries_after_the_remembered_head_are_read(self, flow, db, monkeypatch):
+        request = incident(flow, "L2")
+        older = self.moved_elsewhere(flow, db, request)
+        sla.MOMENTS.put(request.id, *older)  # all this process saw
+        extended = self.spy(monkeypatch)
+        read = sla.moments_of(db, [request.id])[request.id]
+        assert len(extended) == 1 and extended[0] is not None
+        assert sla.MOMENTS.get(request.id, request.head_hash) == tuple(read)
+        sla.MOMENTS.clear()
+        assert read == sla.moments_of(db, [request.id])[request.id]
+        assert [m.event for m in read][1:] == ["acknowledge", "start_work"]
+
+    def test_a_transition_reads_only_what_was_added(self, flow, db, monkeypatch):
+        request = incident(flow, "L2")
+        older = self.moved_elsewhere(flow, db, request)
+        sla.MOMENTS.put(request.id, *older)
+        extended = self.spy(monkeypatch)
+        walk(flow, request, [("wait_for_hospital", "vendor_engineer", 30)])
+        remembered = sla.MOMENTS.get(request.id, request.head_hash)
+        if db.get_bind().dialect.name == "postgresql":
+            assert len(extended) == 1 and extended[0] == remembered
+        else:  # SQLite reads when the clocks are shown
+            assert remembered is None and not extended
+            sla.statuses_for(db, [request], REPORTED + timedelta(minutes=31))
+            remembered = sla.MOMENTS.get(request.id, request.head_hash)
+        sla.MOMENTS.clear()
+        assert list(remembered) == sla.moments_of(db, [request.id])[request.id]
+
+    def test_a_memory_that_does_not_link_is_not_extended(self, flow, db, monkeypatch):
+        request = incident(flow, "L2")
+        head, known = self.moved_elsewhere(flow, db, request)
+        forged = (sla.Moment(REPORTED, known[0].event, "resolved"),)
+        sla.MOMENTS.put(request.id, "f" * 64, forged)  # a head no entry has
+        extended = self.spy(monkeypatch)
+        read = sla.moments_of(db, [request.id])[request.id]
+        assert extended == [None]
+        assert len(read) == 3 and read[0].to_state != "resolved"
+        assert sla.MOMENTS.get(request.id, request.head_hash) == tuple(read)
+
+
+class TestMomentMemo:
+    def moments(self, n):
+        return tuple(sla.Moment(REPORTED + timedelta(minutes=i), "e", "s") for i in range(n))
+
+    def test_least_recently_used_histories_go_first_when_full(self):
+        memo = sla.MomentMemo(capacity=6)
+        memo.put(1, "a", self.moments(3))
+        memo.put(2, "b", self.moments(3))
+        assert memo.get(1, "a") is not None  # 1 is now the most recently used
+        memo.put(3, "c", self.moments(2))
+        assert memo.get(2, "b") is None
+        assert memo.get(1, "a") == self.moments(3) and memo.get(3, "c") == self.moments(2)
+
+    def test_a_new_head_replaces_the_old_and_frees_its_room(self):
+        memo = sla.MomentMemo(capacity=4)
+        memo.put(1, "a", self.moments(3))
+        memo.put(1, "b", self.moments(4))
+        assert memo.get(1, "a") is None and memo.get(1, "b") == self.moments(4)
+        memo.put(2, "c", self.moments(7))  # longer than the whole memo: not kept
+        assert memo.get(2, "c") is None and memo.get(1, "b") is not None
 
 
 class TestReopen:

@@ -43,7 +43,7 @@ from workflow.fields import REFERENCE_TYPES, validate_fields
 from workflow.history import append_entry, next_entry
 from workflow.registry import FireContext, Refusal
 from workflow.scope import roles_for_contract, roles_for_request
-from workflow.sla import Moment, remember_moments
+from workflow.sla import MOMENTS, Moment
 
 MAX_COMMENT = 10_000
 MAX_TITLE = 300
@@ -298,32 +298,40 @@ _APPEND = insert(_history).returning(_history.c.id)
 _HISTORY_KEYS = tuple(c.key for c in _history.columns if c.key != "id")
 
 
-def _moment_columns(columns, ident):
-    return ident, columns.seq, columns.at, columns.event, columns.to_state
+def _moment_columns(columns, ident, *hashes):
+    return ident, columns.seq, columns.at, columns.event, columns.to_state, *hashes
 
 
-def _advance_and_append():
-    """PostgreSQL: the versioned UPDATE, the history INSERT and the clock-relevant history in
-    one round trip. Every part of a WITH statement sees one snapshot, so the earlier entries
-    are read as they stood; the new one comes back from the INSERT. When the version moved, the
-    UPDATE changes nothing, the INSERT inserts nothing and no row carries an id."""
+def _advance_and_append(from_remembered: bool):
+    """PostgreSQL: the versioned UPDATE, the history INSERT and the earlier entries the clocks
+    need, in one round trip: all of them, or with ``from_remembered`` only those from the one
+    the remembered history ends at (sla.MOMENTS), with their hashes to check the links. Every
+    part of a WITH statement sees one snapshot, so the earlier entries are read as they stood;
+    the new one comes back from the INSERT. When the version moved, the UPDATE changes nothing,
+    the INSERT inserts nothing and no row carries an id."""
+    hashes = (_history.c.prev_hash, _history.c.entry_hash) if from_remembered else ()
     advanced = _ADVANCE.returning(_requests.c.id).cte("advanced")
     values = select(*[bindparam(k, type_=_history.c[k].type) for k in _HISTORY_KEYS])
     appended = (
         insert(_history)
         .from_select(list(_HISTORY_KEYS), values.select_from(advanced))
-        .returning(*_moment_columns(_history.c, _history.c.id))
+        .returning(*_moment_columns(_history.c, _history.c.id, *hashes))
         .cte("appended")
     )
-    earlier = select(*_moment_columns(_history.c, null().label("id"))).where(
+    appended_hashes = [appended.c[h.key] for h in hashes]
+    earlier = select(*_moment_columns(_history.c, null().label("id"), *hashes)).where(
         _history.c.request_id == bindparam("request_id"),
         _history.c.seq < bindparam("seq"),
         exists(select(advanced.c.id)),
     )
-    return union_all(select(*_moment_columns(appended.c, appended.c.id)), earlier).order_by("seq")
+    if from_remembered:
+        earlier = earlier.where(_history.c.seq >= bindparam("remembered_seq"))
+    new_entry = select(*_moment_columns(appended.c, appended.c.id, *appended_hashes))
+    return union_all(new_entry, earlier).order_by("seq")
 
 
-_ADVANCE_AND_APPEND = _advance_and_append()
+_ADVANCE_AND_APPEND = _advance_and_append(from_remembered=False)
+_ADVANCE_AND_APPEND_FROM = _advance_and_append(from_remembered=True)
 
 
 def _record_transition(
@@ -359,16 +367,28 @@ def _record_transition(
     }
     columns = {key: getattr(entry, key) for key in _HISTORY_KEYS}
     connection = session.connection()
+    moments = None
     if connection.dialect.name == "postgresql":
-        rows = connection.execute(_ADVANCE_AND_APPEND, {**advance, **columns}).all()
-        # Unpacked, not read by name: a long-lived ticket has hundreds of entries.
-        moments = [Moment(at, name, state) for _id, _seq, at, name, state in rows]
+        # Read only the entries added since the history this process remembers, if any.
+        latest = MOMENTS.latest(request.id)
+        if latest is None:
+            rows = connection.execute(_ADVANCE_AND_APPEND, {**advance, **columns}).all()
+            # Unpacked, not read by name: a long-lived ticket has hundreds of entries.
+            moments = tuple(Moment(at, name, state) for _id, _seq, at, name, state in rows)
+        else:
+            head, known = latest
+            remembered = {**advance, **columns, "remembered_seq": len(known)}
+            rows = connection.execute(_ADVANCE_AND_APPEND_FROM, remembered).all()
+            moments = MOMENTS.extend(request.id, head, known, [row[2:] for row in rows])
         entry.id = next((row[0] for row in rows if row[0] is not None), None)
     else:
         entry.id = None
         if connection.execute(_ADVANCE, advance).rowcount == 1:
             entry.id = connection.execute(_APPEND, columns).scalar_one()
-        moments = None
+        # SQLite reads no history here: extend the one remembered for the head it moved from.
+        known = MOMENTS.get(request.id, request.head_hash)
+        if known is not None and entry.id is not None:
+            moments = (*known, Moment(now, event.name, to_state))
     if entry.id is None:
         raise StaleVersion(
             "Someone else changed this request at the same moment. Reload and try again.",
@@ -377,7 +397,8 @@ def _record_transition(
     for key, value in changed.items():
         set_committed_value(request, key, value)
     if moments is not None:
-        remember_moments(session, request, moments)
+        # Even if this transaction rolls back, the history stays true of its head.
+        MOMENTS.put(request.id, entry.entry_hash, moments)
     return entry
 
 

@@ -21,8 +21,10 @@ The rules, per target of the ticket's level (response, on site, temporary recove
 from __future__ import annotations
 
 import json
+import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
@@ -211,7 +213,7 @@ class _Timeline:
     time and due instants then come from running sums instead of a walk per target.
     """
 
-    def __init__(self, moments: list[Moment], definition: Definition, now: datetime):
+    def __init__(self, moments: Sequence[Moment], definition: Definition, now: datetime):
         stopping = {e.name for e in definition.events.values() if e.stops_clocks}
         self.segments: list[tuple[datetime, datetime]] = []  # closed stretches, in order
         # event name -> (position in the history, closed stretches so far, open since, at)
@@ -304,7 +306,7 @@ def level_of(policy: dict, severity: str | None) -> dict | None:
 def evaluate(
     request: Request,
     definition: Definition,
-    moments: list[Moment],
+    moments: Sequence[Moment],
     clocks: ContractClocks,
     now: datetime,
 ) -> SlaStatus | None:
@@ -364,44 +366,130 @@ def evaluate(
     return status
 
 
-# Built once: building the statement costs about as much as running it for one ticket.
 # Core on the table, built once: every fault ticket shown or moved reads its history here, and
-# the ORM's execution path cost twice the query (a quarter of a transition's worker CPU).
+# the ORM's execution path cost twice the query (a quarter of a transition's worker CPU). Each
+# row carries its entry's hash, so the last one names the chain head the moments belong to.
 _history = HistoryEntry.__table__
 _MOMENTS = (
-    select(_history.c.request_id, _history.c.at, _history.c.event, _history.c.to_state)
+    select(
+        _history.c.request_id,
+        _history.c.at,
+        _history.c.event,
+        _history.c.to_state,
+        _history.c.entry_hash,
+    )
     .where(_history.c.request_id.in_(bindparam("ids", expanding=True)))
     .order_by(_history.c.request_id, _history.c.seq)
 )
+# One request's entries from the one its remembered head names on (MomentMemo.extend).
+_MOMENTS_FROM = (
+    select(
+        _history.c.at,
+        _history.c.event,
+        _history.c.to_state,
+        _history.c.prev_hash,
+        _history.c.entry_hash,
+    )
+    .where(_history.c.request_id == bindparam("request_id"), _history.c.seq >= bindparam("seq"))
+    .order_by(_history.c.seq)
+)
 
 
-# Where a transition leaves the history it read for the clocks (engine._record_transition on
-# PostgreSQL), keyed by request id with the chain head it belongs to: the response to the
-# transition shows the clocks without reading the history again.
-_REMEMBERED = "changeflow.moments"
+class MomentMemo:
+    """The clock histories of recently read or moved tickets, per process, keyed by chain head.
+
+    A chain head is a SHA-256 over the previous head and the last entry, its time, event and
+    new state among them: one head names one history. So a memory found under the head a
+    request now has is that request's history, whoever committed or rolled back what since, and
+    a transition needs to read no history to show its clocks: it adds its own entry to what the
+    previous head named. Only what was read in one statement, or built from such a memory and
+    a new entry, is kept. Bounded by the moments held; the least recently used go first.
+    """
+
+    def __init__(self, capacity: int = 50_000):
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._held: OrderedDict[int, tuple[str, tuple[Moment, ...]]] = OrderedDict()
+        self._size = 0
+
+    def get(self, request_id: int, head: str | None) -> tuple[Moment, ...] | None:
+        """The history ending at ``head``, or None when it is not remembered."""
+        with self._lock:
+            known = self._held.get(request_id)
+            if known is None or known[0] != head:
+                return None
+            self._held.move_to_end(request_id)
+            return known[1]
+
+    def put(self, request_id: int, head: str, moments: tuple[Moment, ...]) -> None:
+        """Remember ``moments`` as the history ending at ``head`` (replacing an older head)."""
+        if len(moments) > self.capacity:
+            return
+        with self._lock:
+            old = self._held.pop(request_id, None)
+            if old is not None:
+                self._size -= len(old[1])
+            self._held[request_id] = (head, moments)
+            self._size += len(moments)
+            while self._size > self.capacity:
+                _evicted, (_head, gone) = self._held.popitem(last=False)
+                self._size -= len(gone)
+
+    def latest(self, request_id: int) -> tuple[str, tuple[Moment, ...]] | None:
+        """The head and history last remembered for a request, whichever head it was."""
+        with self._lock:
+            return self._held.get(request_id)
+
+    def extend(
+        self, request_id: int, head: str, known: tuple[Moment, ...], rows: Sequence
+    ) -> tuple[Moment, ...] | None:
+        """``known``, the history ending at ``head``, plus the entries after it; remembered.
+
+        ``rows`` are (at, event, to_state, prev_hash, entry_hash) in chain order, read in one
+        statement from the entry ``head`` names on. Returns None, remembering nothing, unless
+        the first row is that entry and each later one links to the row before it.
+        """
+        if not rows or rows[0][4] != head:
+            return None
+        for earlier, later in zip(rows, rows[1:], strict=False):
+            if later[3] != earlier[4]:
+                return None
+        moments = known + tuple(Moment(at, event, to) for at, event, to, _p, _h in rows[1:])
+        self.put(request_id, rows[-1][4], moments)
+        return moments
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._held.clear()
+            self._size = 0
 
 
-def remember_moments(session: Session, request: Request, moments: list[Moment]) -> None:
-    """Keep a request's full clock history, just read, for the rest of the session."""
-    session.info.setdefault(_REMEMBERED, {})[request.id] = (request.head_hash, moments)
-
-
-def _remembered(session: Session, request: Request) -> list[Moment] | None:
-    """The remembered history of a request, while it still ends at the request's head (a
-    rolled-back transition leaves the head where it was, and the memory is then ignored)."""
-    known = session.info.get(_REMEMBERED, {}).get(request.id)
-    return known[1] if known is not None and known[0] == request.head_hash else None
+MOMENTS = MomentMemo()
 
 
 def moments_of(session: Session, request_ids: Iterable[int]) -> dict[int, list[Moment]]:
-    """The clock-relevant part of the history of several requests, in order, in one query."""
+    """The clock-relevant part of the history of several requests, in order, in one query;
+    remembers each (MOMENTS). Raises what the driver raises."""
     ids = list(request_ids)
     found: dict[int, list[Moment]] = {i: [] for i in ids}
     if not ids:
         return found
     session.flush()  # what the ORM would autoflush before a query of its own
-    for request_id, at, event, to_state in session.connection().execute(_MOMENTS, {"ids": ids}):
+    connection = session.connection()
+    if len(ids) == 1 and (latest := MOMENTS.latest(ids[0])) is not None:
+        # Another process moved it since: read only what was added after what is remembered.
+        head, known = latest
+        rows = connection.execute(_MOMENTS_FROM, {"request_id": ids[0], "seq": len(known)})
+        extended = MOMENTS.extend(ids[0], head, known, rows.all())
+        if extended is not None:
+            return {ids[0]: list(extended)}
+    heads = {}
+    for request_id, at, event, to_state, head in connection.execute(_MOMENTS, {"ids": ids}):
         found[request_id].append(Moment(at, event, to_state))
+        heads[request_id] = head
+    for request_id, head in heads.items():
+        MOMENTS.put(request_id, head, tuple(found[request_id]))
     return found
 
 
@@ -423,7 +511,7 @@ def statuses_for(
     timed = [(r, d) for r, d in timed if has_clocks(d)]
     if not timed:
         return {}
-    moments = {r.id: m for r, _ in timed if (m := _remembered(session, r)) is not None}
+    moments = {r.id: m for r, _ in timed if (m := MOMENTS.get(r.id, r.head_hash)) is not None}
     moments.update(moments_of(session, [r.id for r, _ in timed if r.id not in moments]))
     cache = ClockCache(session)
     found = {}
