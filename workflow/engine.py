@@ -387,7 +387,7 @@ def _record_transition(
             entry.id = connection.execute(_APPEND, columns).scalar_one()
         # SQLite reads no history here: extend the one remembered for the head it moved from.
         known = MOMENTS.get(request.id, request.head_hash)
-        if known is not None and entry.id is not None:
+        if known is not None:
             moments = (*known, Moment(now, event.name, to_state))
     if entry.id is None:
         raise StaleVersion(
