@@ -24,11 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _no_remembered_clock_histories():
-    """Each test starts with no clock history remembered by the process (sla.MOMENTS): its
-    databases are new, and a test that edits history rows directly must see what it wrote."""
-    from workflow.sla import MOMENTS
+    """Each test starts with no clock history or timeline remembered by the process
+    (sla.MOMENTS, sla.TIMELINES): its databases are new, and a test that edits history rows
+    directly must see what it wrote."""
+    from workflow.sla import MOMENTS, TIMELINES
 
     MOMENTS.clear()
+    TIMELINES.clear()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -120,9 +120,13 @@ def histories(draw):
     moments=histories(),
     now_offset=st.integers(-3000, 6000),
     holiday=st.booleans(),
+    shown_before=st.one_of(
+        st.none(),
+        st.tuples(st.integers(0, 41), st.integers(-3000, 6000), st.booleans(), histories()),
+    ),
 )
 def test_one_walk_gives_what_a_replay_per_target_gives(
-    policy_key, data, moments, now_offset, holiday
+    policy_key, data, moments, now_offset, holiday, shown_before
 ):
     policy = POLICIES[policy_key]
     severity = data.draw(st.sampled_from(sla.level_keys(policy)))
@@ -130,18 +134,61 @@ def test_one_walk_gives_what_a_replay_per_target_gives(
     overrides = {date(2026, 10, 15): False} if holiday else {}
     now = moments[-1].at + timedelta(minutes=now_offset)
     ticket = SimpleNamespace(
+        id=7,
         contract=SimpleNamespace(policy=policy),
         data={"severity": severity},
         created_at=moments[0].at,
     )
     # The same clocks serve both sides, so the oracle also checks what they remember.
     clocks = ContractClocks(policy, overrides)
+    sla.TIMELINES.clear()
+    if shown_before is not None:
+        # The ticket was shown earlier, with part of its history, at another instant: the
+        # remembered timeline must go on correctly or be set aside (sla.TIMELINES).
+        # Either part of the same history or (as if the memory were stale) another one.
+        cut, offset, same, other = shown_before
+        shown_at = moments[-1].at + timedelta(minutes=offset)
+        evaluate(ticket, INCIDENT, (moments if same else other)[:cut], clocks, shown_at)
     for _ in range(2):  # the second time from the clocks' memory of measured stretches
         status = evaluate(ticket, INCIDENT, moments, clocks, now)
         got = [
             (t.name, t.state, t.used, t.due_at, t.warn_at, t.finished_at) for t in status.targets
         ]
         assert got == oracle(policy, severity, moments, ContractClocks(policy, overrides), now)
+
+
+def test_a_remembered_timeline_is_never_changed_by_the_one_grown_from_it():
+    """Another thread may still be reading the timeline a ticket had before its transition."""
+    start = datetime(2026, 11, 2, 9, 0)
+    moments = [Moment(start, "create", "reported")]
+    for n, state in enumerate(["in_progress", "waiting_hospital"] * 3, start=1):
+        moments.append(Moment(start + timedelta(hours=n), "move", state))
+    now = moments[-1].at + timedelta(hours=1)
+    clock = sla.WallClock()
+    before = sla.TIMELINES.timeline(3, INCIDENT, moments[:4], now)
+    snapshot = (before.walked, list(before.segments), list(before.totals(clock, 9)))
+    after = sla.TIMELINES.timeline(3, INCIDENT, moments, now)
+    assert after is not before
+    assert (before.walked, before.segments, before.totals(clock, 9)) == snapshot
+    fresh = sla._Timeline.of(moments, INCIDENT, now)
+    assert (after.walked, after.segments, after.totals(clock, 9)) == (
+        fresh.walked,
+        fresh.segments,
+        fresh.totals(clock, 9),
+    )
+    # Asked again for the same moments, the process answers from memory.
+    assert sla.TIMELINES.timeline(3, INCIDENT, tuple(moments), now) is after
+
+
+def test_timelines_are_forgotten_least_recently_used_first_by_moments_held():
+    memo = sla.TimelineMemo(capacity=5)
+    history = [Moment(START + timedelta(hours=n), "move", "in_progress") for n in range(3)]
+    first = memo.timeline(1, INCIDENT, history, START + timedelta(days=1))
+    memo.timeline(2, INCIDENT, history[:2], START + timedelta(days=1))
+    assert memo.timeline(1, INCIDENT, history, START + timedelta(days=1)) is first
+    memo.timeline(3, INCIDENT, history[:2], START + timedelta(days=1))  # 3 + 2 + 2 > 5
+    assert memo.timeline(1, INCIDENT, history, START + timedelta(days=1)) is first
+    assert 2 not in memo._held
 
 
 def test_a_business_clock_remembers_what_it_measured_and_forgets_all_when_full(monkeypatch):

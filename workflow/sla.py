@@ -205,26 +205,53 @@ class _Stretches(NamedTuple):
 
 
 class _Timeline:
-    """One walk over a ticket's history up to ``now``: the stretches during which a clock runs,
-    and where each clock-stopping event first happened.
+    """One walk over a ticket's history: the stretches during which a clock runs, and where
+    each clock-stopping event first happened.
 
     Every target of a ticket shares these stretches up to its own first stop event, so they are
     worked out once; each clock measures each stretch once (``totals``), and a target's used
-    time and due instants then come from running sums instead of a walk per target.
+    time and due instants then come from running sums instead of a walk per target. The walk
+    is a fold over the moments, so a remembered timeline (TIMELINES) goes on from where it
+    stopped when a ticket's history grows, instead of measuring every stretch again.
     """
 
-    def __init__(self, moments: Sequence[Moment], definition: Definition, now: datetime):
-        stopping = {e.name for e in definition.events.values() if e.stops_clocks}
+    def __init__(self, definition: Definition):
+        self.definition = definition
+        self._stopping = {e.name for e in definition.events.values() if e.stops_clocks}
+        self._runs_in = {
+            name: spec.get("clock", "runs") == "runs" for name, spec in definition.states.items()
+        }
         self.segments: list[tuple[datetime, datetime]] = []  # closed stretches, in order
         # event name -> (position in the history, closed stretches so far, open since, at)
         self.stops: dict[str, tuple[int, int, datetime | None, datetime]] = {}
-        state, entered, open_since = None, None, None
-        runs_in = {
-            name: spec.get("clock", "runs") == "runs" for name, spec in definition.states.items()
-        }
-        for position, moment in enumerate(moments):
+        self.walked = 0  # moments folded in so far
+        self.latest: datetime | None = None  # the latest instant among them
+        self.state: str | None = None
+        self.entered: datetime | None = None
+        self.open_since: datetime | None = None
+        # clock -> running totals over the closed stretches; a clock is its own key (a clock
+        # held here stays alive, so an id can never be reused by another)
+        self._totals: dict[object, list[timedelta]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, moments: Sequence[Moment], definition: Definition, now: datetime) -> _Timeline:
+        """The timeline of ``moments`` up to ``now`` (later moments have not happened yet)."""
+        timeline = cls(definition)
+        timeline.advance(moments, now)
+        return timeline
+
+    def advance(self, moments: Sequence[Moment], now: datetime) -> None:
+        """Fold in ``moments[self.walked:]`` up to ``now``."""
+        stopping, runs_in = self._stopping, self._runs_in
+        state, entered, open_since = self.state, self.entered, self.open_since
+        latest, position = self.latest, self.walked
+        for position in range(self.walked, len(moments)):
+            moment = moments[position]
             if moment.at > now:
                 break
+            if latest is None or moment.at > latest:
+                latest = moment.at
             if moment.event in stopping and moment.event not in self.stops:
                 self.stops[moment.event] = (position, len(self.segments), open_since, moment.at)
             if moment.to_state != state:
@@ -235,19 +262,38 @@ class _Timeline:
                 elif not runs and open_since is not None:
                     self.segments.append((open_since, moment.at))
                     open_since = None
-        self.open_since = open_since
-        self.state_clock = definition.states[state].get("clock", "runs") if state else "runs"
-        self.entered = entered
-        self._totals: dict[int, list[timedelta]] = {}
+        else:
+            position = len(moments)
+        self.walked, self.latest = position, latest
+        self.state, self.entered, self.open_since = state, entered, open_since
+
+    @property
+    def state_clock(self) -> str:
+        """The clock setting of the state the ticket is in (``runs`` before any moment)."""
+        if self.state is None:
+            return "runs"
+        return self.definition.states[self.state].get("clock", "runs")
+
+    def copy(self) -> _Timeline:
+        """An independent timeline at the same point, to advance without touching this one."""
+        twin = _Timeline.__new__(_Timeline)
+        twin.__dict__.update(self.__dict__)
+        twin.segments = list(self.segments)
+        twin.stops = dict(self.stops)
+        with self._lock:
+            twin._totals = {clock: list(totals) for clock, totals in self._totals.items()}
+        twin._lock = threading.Lock()
+        return twin
 
     def totals(self, clock, count: int) -> list[timedelta]:
         """Running totals of ``clock`` time over the closed stretches, at least ``count`` long."""
-        totals = self._totals.setdefault(id(clock), [])
-        total = totals[-1] if totals else ZERO
-        for begin, end in self.segments[len(totals) : count]:
-            total += clock.measured(begin, end)
-            totals.append(total)
-        return totals
+        with self._lock:  # a remembered timeline serves every thread of the process
+            totals = self._totals.setdefault(clock, [])
+            total = totals[-1] if totals else ZERO
+            for begin, end in self.segments[len(totals) : count]:
+                total += clock.measured(begin, end)
+                totals.append(total)
+            return totals
 
     def for_target(self, stop_events: set[str]) -> _Stretches:
         """The stretches of one target, whose clock stops for good at any of ``stop_events``."""
@@ -326,7 +372,7 @@ def evaluate(
         for name, target in (level.get("outside_hours_targets") or {}).items():
             targets[name] = target
             swapped.add(name)
-    timeline = _Timeline(moments, definition, now)
+    timeline = TIMELINES.timeline(getattr(request, "id", None), definition, moments, now)
     for name, target in targets.items():
         stop_events = {e.name for e in definition.events.values() if name in e.stops_clocks}
         clock = clocks.clock(
@@ -466,6 +512,73 @@ class MomentMemo:
 
 
 MOMENTS = MomentMemo()
+
+
+class TimelineMemo:
+    """The timelines of recently shown tickets, per process, keyed by request.
+
+    A timeline is a fold over a ticket's moments, so one remembered for a prefix of the
+    moments now shown goes on from where it stopped: showing a ticket after a transition
+    measures one new stretch instead of every stretch of its history again. Whether the
+    remembered moments are a prefix is checked by comparing them, so nothing here trusts
+    where the moments came from. Bounded by the moments walked; least recently used go first.
+    """
+
+    def __init__(self, capacity: int = 50_000):
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._held: OrderedDict[int, tuple[tuple[Moment, ...], _Timeline]] = OrderedDict()
+        self._size = 0
+
+    def timeline(
+        self, request_id: int | None, definition: Definition, moments: Sequence[Moment], now
+    ) -> _Timeline:
+        """The timeline of ``moments`` up to ``now``, from what is remembered where it can."""
+        moments = tuple(moments)
+        with self._lock:
+            known = self._held.get(request_id)
+            if known is not None:
+                self._held.move_to_end(request_id)
+        if known is not None:
+            seen, timeline = known
+            if (
+                timeline.definition is definition
+                and (timeline.latest is None or timeline.latest <= now)
+                and len(seen) <= len(moments)
+                and (seen is moments or moments[: len(seen)] == seen)
+            ):
+                if timeline.walked == len(moments):
+                    return timeline
+                grown = timeline.copy()  # others may be reading the remembered one
+                grown.advance(moments, now)
+                self._put(request_id, moments, grown)
+                return grown
+        fresh = _Timeline.of(moments, definition, now)
+        if request_id is not None:
+            self._put(request_id, moments, fresh)
+        return fresh
+
+    def _put(self, request_id: int, moments: tuple[Moment, ...], timeline: _Timeline) -> None:
+        if len(moments) > self.capacity:
+            return
+        with self._lock:
+            old = self._held.pop(request_id, None)
+            if old is not None:
+                self._size -= len(old[0])
+            self._held[request_id] = (moments, timeline)
+            self._size += len(moments)
+            while self._size > self.capacity:
+                _evicted, (gone, _timeline) = self._held.popitem(last=False)
+                self._size -= len(gone)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._held.clear()
+            self._size = 0
+
+
+TIMELINES = TimelineMemo()
 
 
 def moments_of(session: Session, request_ids: Iterable[int]) -> dict[int, list[Moment]]:
