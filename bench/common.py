@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +58,65 @@ def recreate_database(url: str) -> None:
     with psycopg.connect(_libpq(PG_SERVER), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _generated_copy(url: str) -> str:
+    """Where the database as the generator left it is kept (a file, or a database name)."""
+    if backend_of(url) == "sqlite":
+        return url.removeprefix("sqlite:///") + ".generated"
+    return url.rsplit("/", 1)[1] + "_generated"
+
+
+def keep_generated(url: str) -> None:
+    """Keep a copy of the freshly generated database, for restore_generated; raises what the
+    driver raises."""
+    copy = _generated_copy(url)
+    if backend_of(url) == "sqlite":
+        import sqlite3
+
+        Path(copy).unlink(missing_ok=True)
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            conn.execute("VACUUM INTO ?", (copy,))
+        return
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(_libpq(PG_SERVER), autocommit=True) as conn:
+        # A template must have no sessions: the generator's pools are idle by now.
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (name,),
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        # FILE_COPY: the default WAL_LOG strategy would write the whole database to the WAL.
+        conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}" STRATEGY FILE_COPY')
+
+
+def restore_generated(url: str) -> bool:
+    """Put the database back as the generator left it; False when no copy was kept.
+
+    Every transition a benchmark fires stays in the history of the tickets it drives, so
+    without this each run would measure longer histories than the one before it.
+    """
+    copy = _generated_copy(url)
+    if backend_of(url) == "sqlite":
+        if not Path(copy).exists():
+            return False
+        path = url.removeprefix("sqlite:///")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(copy, path)
+        return True
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(_libpq(PG_SERVER), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (copy,)).fetchone()
+        if found is None:
+            return False
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{copy}" STRATEGY FILE_COPY')
+    return True
 
 
 def database_exists(url: str) -> bool:

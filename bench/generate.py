@@ -26,6 +26,7 @@ from common import (
     SIZES,
     backend_of,
     database_url,
+    keep_generated,
     recreate_database,
     tokens_path,
 )
@@ -513,6 +514,7 @@ def main() -> None:
     started = time.perf_counter()
     base = base_data(url)
     totals = bulk_load(url, base, count, args.seed, max(1000, count // 10))
+    keep_generated(url)  # http_bench.py starts every run from this copy
     totals["total_seconds"] = round(time.perf_counter() - started, 1)
     tokens_path(url).write_text(json.dumps({"url": url, **base["tokens"], **totals}, indent=2))
     print(json.dumps(totals))

@@ -37,6 +37,7 @@ from common import (
     database_url,
     machine,
     percentile,
+    restore_generated,
     stolen_seconds,
     tokens_path,
     write_result,
@@ -44,8 +45,10 @@ from common import (
 
 PORT = int(os.environ.get("BENCH_PORT", "5099"))
 WORKERS = 2
-# Two threads per worker measured best on two cores (1: 230/s, 2: 231-270/s, 4: 195/s, 8: 178/s).
-THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+# One thread per worker (2026-12-05, 10k, 8 clients, engine ÷ floor): SQLite 0.52 against 0.38
+# with two, PostgreSQL 0.57 against 0.56 (p95 21 against 28 ms). A second thread competes for
+# its worker's GIL while the first holds the database's write lock. BENCHMARKS.md has more.
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 CLIENTS = (1, 8, 32)
 
 
@@ -335,6 +338,13 @@ def run(backend: str, size: str, seconds: float, samples: int) -> dict:
     result: dict = {"backend": backend, "size": size, "requests": tokens["requests"]}
     result["history_entries"] = tokens["history_entries"]
     result["server"] = {"workers": WORKERS, "threads": THREADS}
+    result["restored_to_generated"] = restore_generated(url)
+    if not result["restored_to_generated"]:
+        print(
+            "  warning: no copy of the generated database is kept; histories include earlier "
+            "runs' transitions (run generate.py again to measure from a fresh state)",
+            flush=True,
+        )
     if backend == "postgres":
         # Flush what the generator (or an earlier run) left dirty, so no background checkpoint
         # writes millions of pages while we measure.
