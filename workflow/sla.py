@@ -441,7 +441,39 @@ _MOMENTS_FROM = (
 )
 
 
-class MomentMemo:
+class _MomentBoundedMemo:
+    """Per-process memory keyed by request id, bounded by the moments its entries hold; the
+    least recently used entries go first. Subclasses say what an entry is."""
+
+    def __init__(self, capacity: int = 50_000):
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._held: OrderedDict[int, tuple] = OrderedDict()
+        self._weights: dict[int, int] = {}
+        self._size = 0
+
+    def _store(self, request_id: int, entry: tuple, moments: int) -> None:
+        """Keep ``entry`` for a request, worth ``moments``; nothing larger than the memory."""
+        if moments > self.capacity:
+            return
+        with self._lock:
+            self._held.pop(request_id, None)
+            self._size += moments - self._weights.pop(request_id, 0)
+            self._held[request_id] = entry
+            self._weights[request_id] = moments
+            while self._size > self.capacity:
+                evicted, _gone = self._held.popitem(last=False)
+                self._size -= self._weights.pop(evicted)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._held.clear()
+            self._weights.clear()
+            self._size = 0
+
+
+class MomentMemo(_MomentBoundedMemo):
     """The clock histories of recently read or moved tickets, per process, keyed by chain head.
 
     A chain head is a SHA-256 over the previous head and the last entry, its time, event and
@@ -451,12 +483,6 @@ class MomentMemo:
     previous head named. Only what was read in one statement, or built from such a memory and
     a new entry, is kept. Bounded by the moments held; the least recently used go first.
     """
-
-    def __init__(self, capacity: int = 50_000):
-        self.capacity = capacity
-        self._lock = threading.Lock()
-        self._held: OrderedDict[int, tuple[str, tuple[Moment, ...]]] = OrderedDict()
-        self._size = 0
 
     def get(self, request_id: int, head: str | None) -> tuple[Moment, ...] | None:
         """The history ending at ``head``, or None when it is not remembered."""
@@ -469,17 +495,7 @@ class MomentMemo:
 
     def put(self, request_id: int, head: str, moments: tuple[Moment, ...]) -> None:
         """Remember ``moments`` as the history ending at ``head`` (replacing an older head)."""
-        if len(moments) > self.capacity:
-            return
-        with self._lock:
-            old = self._held.pop(request_id, None)
-            if old is not None:
-                self._size -= len(old[1])
-            self._held[request_id] = (head, moments)
-            self._size += len(moments)
-            while self._size > self.capacity:
-                _evicted, (_head, gone) = self._held.popitem(last=False)
-                self._size -= len(gone)
+        self._store(request_id, (head, moments), len(moments))
 
     def latest(self, request_id: int) -> tuple[str, tuple[Moment, ...]] | None:
         """The head and history last remembered for a request, whichever head it was."""
@@ -504,17 +520,11 @@ class MomentMemo:
         self.put(request_id, rows[-1][4], moments)
         return moments
 
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._held.clear()
-            self._size = 0
-
 
 MOMENTS = MomentMemo()
 
 
-class TimelineMemo:
+class TimelineMemo(_MomentBoundedMemo):
     """The timelines of recently shown tickets, per process, keyed by request.
 
     A timeline is a fold over a ticket's moments, so one remembered for a prefix of the
@@ -523,12 +533,6 @@ class TimelineMemo:
     remembered moments are a prefix is checked by comparing them, so nothing here trusts
     where the moments came from. Bounded by the moments walked; least recently used go first.
     """
-
-    def __init__(self, capacity: int = 50_000):
-        self.capacity = capacity
-        self._lock = threading.Lock()
-        self._held: OrderedDict[int, tuple[tuple[Moment, ...], _Timeline]] = OrderedDict()
-        self._size = 0
 
     def timeline(
         self, request_id: int | None, definition: Definition, moments: Sequence[Moment], now
@@ -551,31 +555,12 @@ class TimelineMemo:
                     return timeline
                 grown = timeline.copy()  # others may be reading the remembered one
                 grown.advance(moments, now)
-                self._put(request_id, moments, grown)
+                self._store(request_id, (moments, grown), len(moments))
                 return grown
         fresh = _Timeline.of(moments, definition, now)
         if request_id is not None:
-            self._put(request_id, moments, fresh)
+            self._store(request_id, (moments, fresh), len(moments))
         return fresh
-
-    def _put(self, request_id: int, moments: tuple[Moment, ...], timeline: _Timeline) -> None:
-        if len(moments) > self.capacity:
-            return
-        with self._lock:
-            old = self._held.pop(request_id, None)
-            if old is not None:
-                self._size -= len(old[0])
-            self._held[request_id] = (moments, timeline)
-            self._size += len(moments)
-            while self._size > self.capacity:
-                _evicted, (gone, _timeline) = self._held.popitem(last=False)
-                self._size -= len(gone)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._held.clear()
-            self._size = 0
 
 
 TIMELINES = TimelineMemo()
