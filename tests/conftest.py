@@ -92,26 +92,38 @@ def engine(database_url):
 
 
 def pytest_collection_modifyitems(config, items):
-    """PostgreSQL-only tests (those using ``pg_only``) are marked skipif in a SQLite run.
+    """PostgreSQL-only tests (``pg_only``) are skipped in a SQLite run, SQLite-only ones
+    (``sqlite_only``) in a PostgreSQL run.
 
     .ci/run runs the suite on SQLite and then on PostgreSQL and fails when PostgreSQL is
     unreachable, and a TEST_DATABASE_URL that cannot be reached stops the run; so these
-    tests are skipped only in a SQLite run, never silently lost.
+    tests are skipped only in the other run, never silently lost.
     """
     on_postgres = _is_postgres(os.environ.get("TEST_DATABASE_URL", ""))
     marker = pytest.mark.skipif(
         not on_postgres,
         reason="PostgreSQL only: runs when TEST_DATABASE_URL=postgresql+psycopg://… is set",
     )
+    sqlite_marker = pytest.mark.skipif(
+        on_postgres, reason="SQLite only: runs in the SQLite run of the same suite"
+    )
     for item in items:
         if "pg_only" in getattr(item, "fixturenames", ()):
             item.add_marker(marker)
+        if "sqlite_only" in getattr(item, "fixturenames", ()):
+            item.add_marker(sqlite_marker)
 
 
 @pytest.fixture
 def pg_only(database_url):
     """Marks a test as needing PostgreSQL's row locking (see pytest_collection_modifyitems)."""
     assert _is_postgres(database_url), "pg_only test ran without PostgreSQL"
+
+
+@pytest.fixture
+def sqlite_only(database_url):
+    """Marks a test of SQLite's own code path; .ci/run runs the SQLite suite as well."""
+    assert not _is_postgres(database_url), "sqlite_only test ran on PostgreSQL"
 
 
 def truncate_all(engine) -> None:

@@ -844,6 +844,250 @@ class TestVerifiedInPostgres:
                 conn.execute(table.delete().where(table.c.id == entry_id))
 
 
+def rebuilt_in_sqlite(session, entry_id: int) -> bytes:
+    """One stored entry's bytes as SQLite rebuilds them for Python to hash."""
+    from workflow.history import _SQLITE_REBUILT
+
+    return session.execute(
+        text(f"SELECT {_SQLITE_REBUILT} FROM history_entries h WHERE h.id = :i"),
+        {"i": entry_id},
+    ).scalar_one()
+
+
+def checked_in_sqlite(app):
+    from workflow.history import _checked_in_sqlite
+
+    with sessionmaker(app.extensions["changeflow.engine"])() as session:
+        return _checked_in_sqlite(session)
+
+
+@pytest.fixture
+def in_processes(monkeypatch):
+    """SQLite's check split over two forked processes even for a handful of requests."""
+    import workflow.history
+
+    monkeypatch.setattr(workflow.history, "PARALLEL_FROM_REQUESTS", 1)
+    monkeypatch.setattr(workflow.history, "_process_count", lambda: 2)
+    forks = []
+    real = workflow.history.multiprocessing.get_context
+
+    def counting(method):
+        forks.append(method)
+        return real(method)
+
+    monkeypatch.setattr(workflow.history.multiprocessing, "get_context", counting)
+    return forks
+
+
+class TestConfirmedBySqlite:
+    """On SQLite, SQLite rebuilds every entry's bytes and Python hashes them; only the chains
+    that does not confirm are walked by the authority. It must confirm intact chains and never
+    confirm one the authority would refuse (every tampering test above runs through it)."""
+
+    def test_intact_chains_are_confirmed_without_the_walk(self, app, chains, sqlite_only):
+        assert checked_in_sqlite(app) == ([], 3, chains.entries)
+
+    def test_every_stored_entry_is_rebuilt_byte_for_byte(self, app, chains, sqlite_only):
+        entries = [e for r in (chains.a, chains.b, chains.c) for e in stored_entries(app, r)]
+        assert len(entries) == chains.entries
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            for entry in entries:
+                assert rebuilt_in_sqlite(session, entry.id) == entry_bytes(entry.prev_hash, entry)
+
+    @pytest.mark.parametrize(
+        "comment", ['科室说"打印机"在 C:\\printers\\ 下', "第一行\n第二行\t完\x01\x1f"]
+    )
+    def test_quotes_control_characters_and_chinese_are_confirmed(
+        self, app, chains, sqlite_only, comment
+    ):
+        change_severity_with_comment(app, chains, comment)
+        assert checked_in_sqlite(app) == ([], 3, chains.entries + 1)
+        with sessionmaker(app.extensions["changeflow.engine"])() as session:
+            assert verify_all(session) == (3, chains.entries + 1, None)
+
+    def test_quotes_in_name_columns_cannot_pass_off_a_rewritten_entry(
+        self, app, chains, sqlite_only
+    ):
+        """As on PostgreSQL: plain quotes would rebuild a rewritten entry (its fields shaped
+        like the rest of an entry) to exactly the original's bytes."""
+        from workflow.history import _WALKED, _intact
+
+        engine = app.extensions["changeflow.engine"]
+        tail = {"from": None, "request_id": chains.c, "seq": 999}
+        original = HistoryEntry(
+            request_id=chains.c, seq=999, at=datetime(2026, 11, 2, 2, 0), actor_id=None,
+            actor_name="it_staff", event="note", from_state=None, to_state="x", comment="",
+            fields={"a": "v", "fields": {}, **tail, "to": "y"},
+            definition_hash="d" * 64, prev_hash=GENESIS,
+        )  # fmt: skip
+        hashed = entry_bytes(GENESIS, original)
+        table = HistoryEntry.__table__
+        rewritten = {c.key: getattr(original, c.key) for c in table.columns if c.key != "id"}
+        rewritten.update(
+            entry_hash=hashlib.sha256(hashed).hexdigest(),
+            event='note","fields":{"a":"v',
+            fields={},
+            to_state=f'y"}},"from":null,"request_id":{chains.c},"seq":999,"to":"x',
+        )
+        with engine.begin() as conn:
+            entry_id = conn.execute(table.insert().values(**rewritten).returning(table.c.id))
+            entry_id = entry_id.scalar()
+        with engine.connect() as conn:
+            stored = conn.exec_driver_sql(_WALKED.format(where=f" WHERE h.id = {entry_id}")).one()
+        with sessionmaker(engine)() as session:
+            rebuilt = rebuilt_in_sqlite(session, entry_id)
+            assert rebuilt != hashed
+            assert rebuilt == entry_bytes(GENESIS, session.get(HistoryEntry, entry_id))
+        assert chains.c in checked_in_sqlite(app)[0]
+        assert not _intact(tuple(stored))
+
+    @pytest.mark.parametrize(
+        ("column", "chain"),
+        [
+            ("comment", "a"),
+            ("actor_name", "b"),
+            ("at", "b"),
+            ("prev_hash", "b"),
+            ("definition_hash", "b"),
+        ],
+    )
+    def test_a_blob_where_text_belongs_is_named_as_an_edit(
+        self, app, chains, tamper, sqlite_only, column, chain
+    ):
+        """SQLite keeps a BLOB in any column; its bytes may equal the text that was hashed.
+        Neither SQLite's check nor the walk may take it for that text."""
+        request_id = getattr(chains, chain)
+        assert tamper(
+            f"UPDATE history_entries SET {column} = CAST({column} AS BLOB)"
+            " WHERE request_id = :r AND seq = 3",
+            r=request_id,
+        )
+        checked = checked_in_sqlite(app)
+        assert checked is None or request_id in checked[0]
+        problem = first_problem(app)
+        assert (problem.request_id, problem.seq) == (request_id, 3)
+
+    def test_a_time_without_microseconds_is_confirmed(self, app, chains, tamper, sqlite_only):
+        """SQLite may hold a whole second as 'YYYY-MM-DD HH:MM:SS'; hashed, it has .000000."""
+        entry = stored_entries(app, chains.c)[1]
+        at = entry.at.replace(microsecond=0)
+        entry.at = at
+        digest = hashlib.sha256(entry_bytes(entry.prev_hash, entry)).hexdigest()
+        assert tamper(
+            "UPDATE history_entries SET at = :at, entry_hash = :h WHERE id = :i",
+            at=at.strftime("%Y-%m-%d %H:%M:%S"),
+            h=digest,
+            i=entry.id,
+        )
+        assert tamper("UPDATE requests SET head_hash = :h WHERE id = :r", h=digest, r=chains.c)
+        assert checked_in_sqlite(app) == ([], 3, chains.entries)
+        assert first_problem(app) is None
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
+        actor=ANY_TEXT.filter(lambda t: "\x00" not in t),
+        comment=ANY_TEXT.filter(lambda t: "\x00" not in t),
+        fields=st.dictionaries(ANY_TEXT, JSON_VALUES, max_size=3).filter(
+            lambda f: "\\u0000" not in canonical_json(f).decode()
+        ),
+        from_state=st.none() | st.sampled_from(["in_progress", "已解决"]),
+        actor_id=st.none() | st.just(1),
+    )
+    def test_sqlite_rebuilds_exactly_the_hashed_bytes(
+        self, app, chains, sqlite_only, at, actor, comment, fields, from_state, actor_id
+    ):
+        """Whatever the text, control characters included, SQLite rebuilds the hashed bytes."""
+        engine = app.extensions["changeflow.engine"]
+        row = {
+            "request_id": chains.c,
+            "seq": 999,
+            "at": at,
+            "actor_id": chains.users["it_staff"] if actor_id else None,
+            "actor_name": actor[:80],
+            "event": "note",
+            "from_state": from_state,
+            "to_state": "under_review",
+            "fields": fields,
+            "comment": comment,
+            "definition_hash": "d" * 64,
+            "prev_hash": GENESIS,
+            "entry_hash": "0" * 64,
+        }
+        table = HistoryEntry.__table__
+        with engine.begin() as conn:
+            entry_id = conn.execute(table.insert().values(**row).returning(table.c.id)).scalar()
+        try:
+            with sessionmaker(engine)() as session:
+                rebuilt = rebuilt_in_sqlite(session, entry_id)
+                stored = session.execute(select(HistoryEntry).where(HistoryEntry.id == entry_id))
+                assert rebuilt == entry_bytes(GENESIS, stored.scalar_one())
+        finally:
+            with engine.begin() as conn:
+                conn.execute(table.delete().where(table.c.id == entry_id))
+
+
+class TestCheckedInProcesses:
+    """A large SQLite database is checked by forked processes over ranges of request ids; the
+    answer must be the one a single process gives, tampering included."""
+
+    def test_intact_chains_give_the_same_counts(self, app, chains, sqlite_only, in_processes):
+        assert checked_in_sqlite(app) == ([], 3, chains.entries)
+        assert in_processes == ["fork"]
+
+    @pytest.mark.parametrize(
+        ("sql", "chain", "seq"),
+        [
+            ("UPDATE history_entries SET comment = 'x' WHERE request_id = :r AND seq = 3", "b", 3),
+            ("DELETE FROM history_entries WHERE request_id = :r AND seq = 2", "a", 2),
+            (
+                "UPDATE history_entries SET actor_name = CAST(actor_name AS BLOB)"
+                " WHERE request_id = :r",
+                "c",
+                1,
+            ),
+        ],
+    )
+    def test_tampering_is_named_as_one_process_names_it(
+        self, app, runner, chains, tamper, sqlite_only, in_processes, sql, chain, seq
+    ):
+        request_id = getattr(chains, chain)
+        assert tamper(sql, r=request_id)
+        assert_fails_naming(runner, request_id, seq)
+        problem = first_problem(app)
+        assert (problem.request_id, problem.seq) == (request_id, seq)
+        assert in_processes
+
+    def test_no_fork_while_other_threads_run(
+        self, app, chains, sqlite_only, in_processes, monkeypatch
+    ):
+        """A thread holding a lock at the fork would leave it locked in the child for good."""
+        import workflow.history
+
+        monkeypatch.setattr(workflow.history.threading, "active_count", lambda: 2)
+        assert checked_in_sqlite(app) == ([], 3, chains.entries)
+        assert in_processes == []
+
+    @given(
+        first=st.integers(1, 10_000),
+        span=st.integers(0, 10_000),
+        parts=st.integers(1, 40),
+    )
+    def test_ranges_cover_every_id_once_in_order(self, first, span, parts):
+        from workflow.history import _ranges
+
+        last = first + span
+        ranges = _ranges(first, last, parts)
+        assert 1 <= len(ranges) <= parts
+        assert ranges[0][0] == first and ranges[-1][1] == last
+        assert all(low <= high for low, high in ranges)
+        assert all(ranges[i][1] + 1 == ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
 class TestWalkedInPython:
     """The Python walk is the authority: on SQLite it checks every entry, on PostgreSQL those
     the database could not confirm."""

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +20,7 @@ from datetime import datetime
 
 # The escaper json.dumps itself uses with ensure_ascii=False (its C version when available).
 from json.encoder import encode_basestring
+from urllib.request import pathname2url
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -225,19 +230,24 @@ def _row_hash(row, fields_text: str) -> str:
 
 def _intact(row) -> bool:
     """Whether a walked row hashes to its stored hash. The stored fields text is tried first;
-    a text that is not in canonical form (an older database) is re-encoded before judging."""
+    a text that is not in canonical form (an older database) is re-encoded before judging. A
+    value of the wrong type where text belongs (a BLOB put in by hand) was never hashed."""
     fields = row[11]
-    if fields and _row_hash(row, fields) == row[4]:
-        return True
     try:
+        if fields and _row_hash(row, fields) == row[4]:
+            return True
         value = json.loads(fields) if fields else None
-    except ValueError:
+        return _row_hash(row, _fields_text(value)) == row[4]
+    except (TypeError, ValueError):
         return False
-    return _row_hash(row, _fields_text(value)) == row[4]
 
 
-def _chain_problem(request_id: int, version: int, head: str, entries: list) -> ChainProblem | None:
-    """The first bad entry of one chain (entries in id order), or None."""
+def _chain_problem(
+    request_id: int, version: int, head: str, entries: list, intact=None
+) -> ChainProblem | None:
+    """The first bad entry of one chain (entries in id order), or None. ``intact`` judges one
+    row's content (the walk's own ``_intact`` unless given)."""
+    intact = intact or _intact
     prev = GENESIS
     for expected_seq, row in enumerate(entries, start=1):
         entry_id, seq, prev_hash, digest = row[1], row[2], row[3], row[4]
@@ -256,7 +266,7 @@ def _chain_problem(request_id: int, version: int, head: str, entries: list) -> C
                 entry_id,
                 "does not chain from the entry before it (reordered or replaced)",
             )
-        if not _intact(row):
+        if not intact(row):
             return ChainProblem(
                 request_id, seq, entry_id, "content does not match its hash (edited)"
             )
@@ -270,6 +280,21 @@ def _chain_problem(request_id: int, version: int, head: str, entries: list) -> C
             f"{version}: its last entries were deleted",
         )
     return None
+
+
+def _walk(rows, heads, intact=None) -> Iterator[tuple[int, int, ChainProblem | None]]:
+    """Merge entry rows (request id, id, seq, prev hash, hash, …; in request and id order) with
+    request heads (id, version, head hash; in id order): (request id, entries, problem)."""
+    rows = iter(rows)
+    row = next(rows, None)
+    for request_id, version, head in heads:
+        while row is not None and row[0] < request_id:  # entries of no request: not a chain
+            row = next(rows, None)
+        entries = []
+        while row is not None and row[0] == request_id:
+            entries.append(row)
+            row = next(rows, None)
+        yield request_id, len(entries), _chain_problem(request_id, version, head, entries, intact)
 
 
 def walk_chains(
@@ -290,16 +315,7 @@ def walk_chains(
     rows, heads = driver.cursor(), driver.cursor()
     rows.execute(_WALKED.format(where=where_h))
     heads.execute(_HEADS.format(where=where_r))
-    rows = iter(rows)
-    row = next(rows, None)
-    for request_id, version, head in heads:
-        while row is not None and row[0] < request_id:  # entries of no request: not a chain
-            row = next(rows, None)
-        entries = []
-        while row is not None and row[0] == request_id:
-            entries.append(row)
-            row = next(rows, None)
-        yield request_id, len(entries), _chain_problem(request_id, version, head, entries)
+    yield from _walk(rows, heads)
 
 
 # ---------------------------------------------------------------- verification in PostgreSQL
@@ -415,13 +431,144 @@ def unconfirmed_requests(session: Session) -> list[int]:
     return _checked_in_database(session)[0]
 
 
-def verify_all(session: Session) -> tuple[int, int, ChainProblem | None]:
-    """Verify every chain; returns (requests, entries, first problem or None).
+# ---------------------------------------------------------------- verification in SQLite
+#
+# SQLite has no SHA-256, and calling Python back for every entry costs more than the walk. So
+# SQLite rebuilds each entry's bytes (json_quote escapes exactly as json.dumps does, control
+# characters included) and Python only hashes them and checks the links. A chain this cannot
+# confirm is walked by the authority (walk_chains), as on PostgreSQL, and the same argument
+# holds: the rebuilt bytes are valid JSON of the stored values, so if they hash to the stored
+# hash they are the bytes that were hashed. A BLOB in a text column makes json_quote fail, and
+# then the whole database is walked. Threads would not help: SQLite's allocator takes one
+# global mutex, and json_quote and printf allocate for every entry (two threads ran slower
+# than one). Separate processes do, each on its own range of requests and connection: at 1M
+# entries, 4.4 µs an entry in one process, 2.4–2.6 µs with two (docs/BENCHMARKS.md).
 
-    With a problem, the counts are those of the requests up to and including the broken one,
-    as a walk in request order checks them.
+# The stored ``at`` text turned back into format_time's form, as _hashed_time does for it; any
+# other shape gives no time at all, which no hashed entry holds (a BLOB never equals ' ').
+_SQLITE_TIME = (
+    "iif(substr(h.at, 11, 1) = ' ' AND length(h.at) IN (19, 26),"
+    " substr(h.at, 1, 10) || 'T'"
+    " || substr(h.at, 12) || iif(length(h.at) = 19, '.000000', ''), '')"
+)
+_SQLITE_REBUILT = (
+    'CAST(printf(\'%s{"actor":%s,"actor_id":%s,"at":"%s","comment":%s,'
+    '"definition":%s,"event":%s,"fields":%s,"from":%s,"request_id":%s,'
+    '"seq":%s,"to":%s}\', h.prev_hash, json_quote(h.actor_name),'
+    " json_quote(h.actor_id), " + _SQLITE_TIME + ", json_quote(h.comment),"
+    " json_quote(h.definition_hash), json_quote(h.event), h.fields, json_quote(h.from_state),"
+    " h.request_id, h.seq, json_quote(h.to_state)) AS BLOB)"
+)
+_SQLITE_ROWS = (
+    "SELECT h.request_id, h.id, h.seq, h.prev_hash, h.entry_hash, "
+    + _SQLITE_REBUILT
+    + " FROM history_entries h WHERE h.request_id BETWEEN ? AND ? ORDER BY h.request_id, h.id"
+)
+_SQLITE_HEADS = (
+    "SELECT r.id, r.version, r.head_hash FROM requests r WHERE r.id BETWEEN ? AND ? ORDER BY r.id"
+)
+# Below this many requests one process checks them all: starting more costs more than it saves.
+PARALLEL_FROM_REQUESTS = 20_000
+_MOST_PROCESSES = 8
+
+
+def _rebuilt_intact(row) -> bool:
+    return hashlib.sha256(row[5]).hexdigest() == row[4]
+
+
+def _confirm_range(connection, low: int, high: int) -> tuple[list[int], int, int]:
+    """(ids of the requests in [low, high] that SQLite's rebuilt bytes do not confirm;
+    requests; their entries) over one DB-API connection. Raises what sqlite3 raises."""
+    rows, heads = connection.cursor(), connection.cursor()
+    rows.execute(_SQLITE_ROWS, (low, high))
+    heads.execute(_SQLITE_HEADS, (low, high))
+    unconfirmed, requests, entries = [], 0, 0
+    for request_id, count, problem in _walk(rows, heads, _rebuilt_intact):
+        requests += 1
+        entries += count
+        if problem is not None:
+            unconfirmed.append(request_id)
+    return unconfirmed, requests, entries
+
+
+def _confirm_range_in_process(job: tuple[str, int, int]) -> tuple[list[int], int, int] | None:
+    """_confirm_range on a connection of its own, in one read transaction; None when SQLite
+    cannot rebuild an entry (a BLOB where text belongs)."""
+    path, low, high = job
+    # mode=rw: a database that is gone is an error, not a new empty file.
+    uri = f"file:{pathname2url(os.path.abspath(path))}?mode=rw"
+    connection = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+    try:
+        connection.execute("PRAGMA query_only = 1")
+        connection.execute("BEGIN")
+        return _confirm_range(connection, low, high)
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+
+
+def _process_count() -> int:
+    return min(len(os.sched_getaffinity(0)), _MOST_PROCESSES)
+
+
+def _ranges(first: int, last: int, parts: int) -> list[tuple[int, int]]:
+    """[first, last] cut into ``parts`` consecutive ranges of ids."""
+    step = -(-(last - first + 1) // parts)
+    return [(low, min(low + step - 1, last)) for low in range(first, last + 1, step)]
+
+
+def _checked_in_sqlite(session: Session) -> tuple[list[int], int, int] | None:
+    """(ids of the requests SQLite's rebuilt bytes do not confirm, in id order; requests; their
+    entries), or None when SQLite cannot rebuild every entry. Raises what the driver raises.
+
+    A file database with enough requests is checked by one forked process per core, each over
+    its own range of request ids in a read transaction of its own; only a process without other
+    threads forks (a thread holding a lock at the fork would leave it held in the child).
     """
-    if session.get_bind().dialect.name != "postgresql":
+    connection = session.connection()
+    first, last, count = connection.exec_driver_sql(
+        "SELECT min(id), max(id), count(*) FROM requests"
+    ).one()
+    if not count:
+        return [], 0, 0
+    url = session.get_bind().url
+    path, processes = url.database, _process_count()
+    if (
+        count < PARALLEL_FROM_REQUESTS
+        or processes < 2
+        or not path
+        or path == ":memory:"
+        or url.query  # a URI filename or options another connection would have to repeat
+        or threading.active_count() > 1
+    ):
+        try:
+            return _confirm_range(connection.connection.driver_connection, first, last)
+        except sqlite3.Error:
+            return None
+    jobs = [(path, low, high) for low, high in _ranges(first, last, processes * 4)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = pool.map(_confirm_range_in_process, jobs)
+    if any(result is None for result in results):
+        return None
+    unconfirmed = [request_id for result in results for request_id in result[0]]
+    return unconfirmed, sum(r[1] for r in results), sum(r[2] for r in results)
+
+
+def verify_all(session: Session) -> tuple[int, int, ChainProblem | None]:
+    """Verify every chain; returns (requests, entries, first problem or None). Raises what the
+    driver raises.
+
+    The database confirms what it can (PostgreSQL re-hashes in SQL, SQLite rebuilds the bytes
+    for Python to hash); the Python walk, the authority, checks the rest and names the first
+    problem. With a problem, the counts are those of the requests up to and including the
+    broken one, as a walk in request order checks them.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        checked = _checked_in_database(session)
+    else:
+        checked = _checked_in_sqlite(session)
+    if checked is None:
         requests = entries = 0
         for _request_id, count, problem in walk_chains(session):
             requests += 1
@@ -429,7 +576,7 @@ def verify_all(session: Session) -> tuple[int, int, ChainProblem | None]:
             if problem is not None:
                 return requests, entries, problem
         return requests, entries, None
-    suspects, requests, entries = _checked_in_database(session)
+    suspects, requests, entries = checked
     for start in range(0, len(suspects), 1000):
         for request_id, _count, problem in walk_chains(session, suspects[start : start + 1000]):
             if problem is not None:
