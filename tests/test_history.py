@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -706,6 +707,87 @@ def rebuilt_in_database(session, entry_id: int) -> str | None:
     ).scalar_one()
 
 
+def insert_rewritten_entry(engine, chains) -> tuple[bytes, int, tuple]:
+    """An entry of ``c`` rewritten so that plainly quoted columns would rebuild to exactly the
+    original's bytes (its fields shaped like the rest of an entry): (the original's hashed
+    bytes, the stored entry's id, its row as walked)."""
+    from workflow.history import _WALKED
+
+    tail = {"from": None, "request_id": chains.c, "seq": 999}
+    original = HistoryEntry(
+        request_id=chains.c, seq=999, at=datetime(2026, 11, 2, 2, 0), actor_id=None,
+        actor_name="it_staff", event="note", from_state=None, to_state="x", comment="",
+        fields={"a": "v", "fields": {}, **tail, "to": "y"},
+        definition_hash="d" * 64, prev_hash=GENESIS,
+    )  # fmt: skip
+    hashed = entry_bytes(GENESIS, original)
+    table = HistoryEntry.__table__
+    rewritten = {c.key: getattr(original, c.key) for c in table.columns if c.key != "id"}
+    rewritten.update(
+        entry_hash=hashlib.sha256(hashed).hexdigest(),
+        event='note","fields":{"a":"v',
+        fields={},
+        to_state=f'y"}},"from":null,"request_id":{chains.c},"seq":999,"to":"x',
+    )
+    with engine.begin() as conn:
+        entry_id = conn.execute(table.insert().values(**rewritten).returning(table.c.id))
+        entry_id = entry_id.scalar()
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql(_WALKED.format(where=f" WHERE h.id = {entry_id}")).one()
+    return hashed, entry_id, tuple(stored)
+
+
+@contextmanager
+def probe_entry(engine, chains, at, actor, comment, fields, from_state, actor_id):
+    """A stored entry of ``c`` with the given values, deleted afterwards: yields its id."""
+    row = {
+        "request_id": chains.c,
+        "seq": 999,
+        "at": at,
+        "actor_id": chains.users["it_staff"] if actor_id else None,
+        "actor_name": actor[:80],
+        "event": "note",
+        "from_state": from_state,
+        "to_state": "under_review",
+        "fields": fields,
+        "comment": comment,
+        "definition_hash": "d" * 64,
+        "prev_hash": GENESIS,
+        "entry_hash": "0" * 64,
+    }
+    table = HistoryEntry.__table__
+    with engine.begin() as conn:
+        entry_id = conn.execute(table.insert().values(**row).returning(table.c.id)).scalar()
+    try:
+        yield entry_id
+    finally:
+        with engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.id == entry_id))
+
+
+def stored_bytes(engine, entry_id: int) -> bytes:
+    with sessionmaker(engine)() as session:
+        stored = session.execute(select(HistoryEntry).where(HistoryEntry.id == entry_id))
+        return entry_bytes(GENESIS, stored.scalar_one())
+
+
+probe_settings = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+probe_values = given(
+    at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
+    actor=ANY_TEXT.filter(lambda t: "\x00" not in t),
+    comment=ANY_TEXT.filter(lambda t: "\x00" not in t),
+    fields=st.dictionaries(ANY_TEXT, JSON_VALUES, max_size=3).filter(
+        lambda f: "\\u0000" not in canonical_json(f).decode()
+    ),
+    from_state=st.none() | st.sampled_from(["in_progress", "已解决"]),
+    actor_id=st.none() | st.just(1),
+)
+
+
 def change_severity_with_comment(app, chains, comment: str) -> None:
     db = sessionmaker(app.extensions["changeflow.engine"], expire_on_commit=False)()
     request = db.get(Request, chains.b)
@@ -756,31 +838,11 @@ class TestVerifiedInPostgres:
         """Quotes in a name column must be escaped as json.dumps escapes them: with plain quotes,
         a rewritten entry would rebuild to exactly the bytes of the original (its fields shaped
         like the rest of an entry), and the database would confirm what Python refuses."""
-        from workflow.history import _UNCONFIRMED_ENTRIES, _WALKED, _intact
+        from workflow.history import _UNCONFIRMED_ENTRIES, _intact
 
         engine = app.extensions["changeflow.engine"]
-        tail = {"from": None, "request_id": chains.c, "seq": 999}
-        original = HistoryEntry(
-            request_id=chains.c, seq=999, at=datetime(2026, 11, 2, 2, 0), actor_id=None,
-            actor_name="it_staff", event="note", from_state=None, to_state="x", comment="",
-            fields={"a": "v", "fields": {}, **tail, "to": "y"},
-            definition_hash="d" * 64, prev_hash=GENESIS,
-        )  # fmt: skip
-        hashed = entry_bytes(GENESIS, original)
-        table = HistoryEntry.__table__
-        rewritten = {c.key: getattr(original, c.key) for c in table.columns if c.key != "id"}
-        rewritten.update(
-            entry_hash=hashlib.sha256(hashed).hexdigest(),
-            event='note","fields":{"a":"v',
-            fields={},
-            to_state=f'y"}},"from":null,"request_id":{chains.c},"seq":999,"to":"x',
-        )
+        hashed, entry_id, stored = insert_rewritten_entry(engine, chains)
         plainly_quoted = hashed.decode()
-        with engine.begin() as conn:
-            entry_id = conn.execute(table.insert().values(**rewritten).returning(table.c.id))
-            entry_id = entry_id.scalar()
-        with engine.connect() as conn:
-            stored = conn.exec_driver_sql(_WALKED.format(where=f" WHERE h.id = {entry_id}")).one()
         with sessionmaker(engine)() as session:
             # The database rebuilds the rewritten entry as Python does, escaped, not the
             # original's bytes that plain quotes would give ...
@@ -791,57 +853,23 @@ class TestVerifiedInPostgres:
             # ... so the database does not confirm it,
             assert chains.c in conn.exec_driver_sql(_UNCONFIRMED_ENTRIES).scalars().all()
         # and Python refuses it.
-        assert not _intact(tuple(stored))
+        assert not _intact(stored)
 
-    @settings(
-        max_examples=60,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(
-        at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
-        actor=ANY_TEXT.filter(lambda t: "\x00" not in t),
-        comment=ANY_TEXT.filter(lambda t: "\x00" not in t),
-        fields=st.dictionaries(ANY_TEXT, JSON_VALUES, max_size=3).filter(
-            lambda f: "\\u0000" not in canonical_json(f).decode()
-        ),
-        from_state=st.none() | st.sampled_from(["in_progress", "已解决"]),
-        actor_id=st.none() | st.just(1),
-    )
+    @probe_settings
+    @probe_values
     def test_the_database_rebuilds_exactly_the_hashed_bytes(
         self, app, chains, pg_only, at, actor, comment, fields, from_state, actor_id
     ):
         """Whatever the text, PostgreSQL rebuilds exactly the hashed bytes, unless a control
         character is in a text column: then the bytes differ (and Python decides)."""
         engine = app.extensions["changeflow.engine"]
-        row = {
-            "request_id": chains.c,
-            "seq": 999,
-            "at": at,
-            "actor_id": chains.users["it_staff"] if actor_id else None,
-            "actor_name": actor[:80],
-            "event": "note",
-            "from_state": from_state,
-            "to_state": "under_review",
-            "fields": fields,
-            "comment": comment,
-            "definition_hash": "d" * 64,
-            "prev_hash": GENESIS,
-            "entry_hash": "0" * 64,
-        }
-        table = HistoryEntry.__table__
-        with engine.begin() as conn:
-            entry_id = conn.execute(table.insert().values(**row).returning(table.c.id)).scalar()
-        try:
+        values = (at, actor, comment, fields, from_state, actor_id)
+        with probe_entry(engine, chains, *values) as entry_id:
             with sessionmaker(engine)() as session:
                 rebuilt = rebuilt_in_database(session, entry_id)
-                stored = session.execute(select(HistoryEntry).where(HistoryEntry.id == entry_id))
-                expected = entry_bytes(GENESIS, stored.scalar_one()).decode()
-            controls = any(ord(c) < 0x20 for c in row["actor_name"] + comment)
-            assert (rebuilt == expected) == (not controls)
-        finally:
-            with engine.begin() as conn:
-                conn.execute(table.delete().where(table.c.id == entry_id))
+            expected = stored_bytes(engine, entry_id).decode()
+        controls = any(ord(c) < 0x20 for c in actor[:80] + comment)
+        assert (rebuilt == expected) == (not controls)
 
 
 def rebuilt_in_sqlite(session, entry_id: int) -> bytes:
@@ -910,36 +938,16 @@ class TestConfirmedBySqlite:
     ):
         """As on PostgreSQL: plain quotes would rebuild a rewritten entry (its fields shaped
         like the rest of an entry) to exactly the original's bytes."""
-        from workflow.history import _WALKED, _intact
+        from workflow.history import _intact
 
         engine = app.extensions["changeflow.engine"]
-        tail = {"from": None, "request_id": chains.c, "seq": 999}
-        original = HistoryEntry(
-            request_id=chains.c, seq=999, at=datetime(2026, 11, 2, 2, 0), actor_id=None,
-            actor_name="it_staff", event="note", from_state=None, to_state="x", comment="",
-            fields={"a": "v", "fields": {}, **tail, "to": "y"},
-            definition_hash="d" * 64, prev_hash=GENESIS,
-        )  # fmt: skip
-        hashed = entry_bytes(GENESIS, original)
-        table = HistoryEntry.__table__
-        rewritten = {c.key: getattr(original, c.key) for c in table.columns if c.key != "id"}
-        rewritten.update(
-            entry_hash=hashlib.sha256(hashed).hexdigest(),
-            event='note","fields":{"a":"v',
-            fields={},
-            to_state=f'y"}},"from":null,"request_id":{chains.c},"seq":999,"to":"x',
-        )
-        with engine.begin() as conn:
-            entry_id = conn.execute(table.insert().values(**rewritten).returning(table.c.id))
-            entry_id = entry_id.scalar()
-        with engine.connect() as conn:
-            stored = conn.exec_driver_sql(_WALKED.format(where=f" WHERE h.id = {entry_id}")).one()
+        hashed, entry_id, stored = insert_rewritten_entry(engine, chains)
         with sessionmaker(engine)() as session:
             rebuilt = rebuilt_in_sqlite(session, entry_id)
             assert rebuilt != hashed
             assert rebuilt == entry_bytes(GENESIS, session.get(HistoryEntry, entry_id))
         assert chains.c in checked_in_sqlite(app)[0]
-        assert not _intact(tuple(stored))
+        assert not _intact(stored)
 
     @pytest.mark.parametrize(
         ("column", "chain"),
@@ -983,52 +991,18 @@ class TestConfirmedBySqlite:
         assert checked_in_sqlite(app) == ([], 3, chains.entries)
         assert first_problem(app) is None
 
-    @settings(
-        max_examples=60,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(
-        at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
-        actor=ANY_TEXT.filter(lambda t: "\x00" not in t),
-        comment=ANY_TEXT.filter(lambda t: "\x00" not in t),
-        fields=st.dictionaries(ANY_TEXT, JSON_VALUES, max_size=3).filter(
-            lambda f: "\\u0000" not in canonical_json(f).decode()
-        ),
-        from_state=st.none() | st.sampled_from(["in_progress", "已解决"]),
-        actor_id=st.none() | st.just(1),
-    )
+    @probe_settings
+    @probe_values
     def test_sqlite_rebuilds_exactly_the_hashed_bytes(
         self, app, chains, sqlite_only, at, actor, comment, fields, from_state, actor_id
     ):
         """Whatever the text, control characters included, SQLite rebuilds the hashed bytes."""
         engine = app.extensions["changeflow.engine"]
-        row = {
-            "request_id": chains.c,
-            "seq": 999,
-            "at": at,
-            "actor_id": chains.users["it_staff"] if actor_id else None,
-            "actor_name": actor[:80],
-            "event": "note",
-            "from_state": from_state,
-            "to_state": "under_review",
-            "fields": fields,
-            "comment": comment,
-            "definition_hash": "d" * 64,
-            "prev_hash": GENESIS,
-            "entry_hash": "0" * 64,
-        }
-        table = HistoryEntry.__table__
-        with engine.begin() as conn:
-            entry_id = conn.execute(table.insert().values(**row).returning(table.c.id)).scalar()
-        try:
+        values = (at, actor, comment, fields, from_state, actor_id)
+        with probe_entry(engine, chains, *values) as entry_id:
             with sessionmaker(engine)() as session:
                 rebuilt = rebuilt_in_sqlite(session, entry_id)
-                stored = session.execute(select(HistoryEntry).where(HistoryEntry.id == entry_id))
-                assert rebuilt == entry_bytes(GENESIS, stored.scalar_one())
-        finally:
-            with engine.begin() as conn:
-                conn.execute(table.delete().where(table.c.id == entry_id))
+            assert rebuilt == stored_bytes(engine, entry_id)
 
 
 class TestCheckedInProcesses:
