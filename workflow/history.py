@@ -243,11 +243,10 @@ def _intact(row) -> bool:
 
 
 def _chain_problem(
-    request_id: int, version: int, head: str, entries: list, intact=None
+    request_id: int, version: int, head: str, entries: list, intact=_intact
 ) -> ChainProblem | None:
-    """The first bad entry of one chain (entries in id order), or None. ``intact`` judges one
-    row's content (the walk's own ``_intact`` unless given)."""
-    intact = intact or _intact
+    """The first bad entry of one chain (entries in id order), or None; ``intact`` judges one
+    row's content."""
     prev = GENESIS
     for expected_seq, row in enumerate(entries, start=1):
         entry_id, seq, prev_hash, digest = row[1], row[2], row[3], row[4]
@@ -282,7 +281,7 @@ def _chain_problem(
     return None
 
 
-def _walk(rows, heads, intact=None) -> Iterator[tuple[int, int, ChainProblem | None]]:
+def _walk(rows, heads, intact=_intact) -> Iterator[tuple[int, int, ChainProblem | None]]:
     """Merge entry rows (request id, id, seq, prev hash, hash, …; in request and id order) with
     request heads (id, version, head hash; in id order): (request id, entries, problem)."""
     rows = iter(rows)
@@ -448,8 +447,8 @@ def unconfirmed_requests(session: Session) -> list[int]:
 # other shape gives no time at all, which no hashed entry holds (a BLOB never equals ' ').
 _SQLITE_TIME = (
     "iif(substr(h.at, 11, 1) = ' ' AND length(h.at) IN (19, 26),"
-    " substr(h.at, 1, 10) || 'T'"
-    " || substr(h.at, 12) || iif(length(h.at) = 19, '.000000', ''), '')"
+    " substr(h.at, 1, 10) || 'T' || substr(h.at, 12) || iif(length(h.at) = 19, '.000000', ''),"
+    " '')"
 )
 _SQLITE_REBUILT = (
     'CAST(printf(\'%s{"actor":%s,"actor_id":%s,"at":"%s","comment":%s,'
