@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -882,6 +883,24 @@ def rebuilt_in_sqlite(session, entry_id: int) -> bytes:
     ).scalar_one()
 
 
+def _rebuilt_by_checking_driver(path: str, entry_id: int) -> bytes:
+    from workflow.history import _SQLITE_REBUILT, checking_driver
+
+    connection = checking_driver().connect(path)
+    try:
+        sql = f"SELECT {_SQLITE_REBUILT} FROM history_entries h WHERE h.id = ?"
+        return connection.execute(sql, (entry_id,)).fetchone()[0]
+    finally:
+        connection.close()
+
+
+def rebuilt_by_checking_processes(engine, entry_id: int) -> bytes:
+    """One stored entry's bytes as the checking processes rebuild them: in a forked process,
+    with their driver (never beside this process's own sqlite3 on the same file)."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return pool.apply(_rebuilt_by_checking_driver, (engine.url.database, entry_id))
+
+
 def checked_in_sqlite(app):
     from workflow.history import _checked_in_sqlite
 
@@ -996,13 +1015,29 @@ class TestConfirmedBySqlite:
     def test_sqlite_rebuilds_exactly_the_hashed_bytes(
         self, app, chains, sqlite_only, at, actor, comment, fields, from_state, actor_id
     ):
-        """Whatever the text, control characters included, SQLite rebuilds the hashed bytes."""
+        """Whatever the text, control characters included, SQLite rebuilds the hashed bytes:
+        the app's SQLite in process and the checking processes' own."""
         engine = app.extensions["changeflow.engine"]
         values = (at, actor, comment, fields, from_state, actor_id)
         with probe_entry(engine, chains, *values) as entry_id:
             with sessionmaker(engine)() as session:
                 rebuilt = rebuilt_in_sqlite(session, entry_id)
             assert rebuilt == stored_bytes(engine, entry_id)
+            assert rebuilt_by_checking_processes(engine, entry_id) == rebuilt
+
+    def test_ids_that_do_not_rise_with_seq_are_not_confirmed(
+        self, app, chains, tamper, sqlite_only
+    ):
+        """SQLite reads entries in seq order; the walk reads them in id order and would find
+        #3 where #2 belongs, so SQLite's check must not pass the chain either."""
+        assert tamper(
+            "UPDATE history_entries SET id = (SELECT max(id) + 1 FROM history_entries)"
+            " WHERE request_id = :r AND seq = 2",
+            r=chains.b,
+        )
+        assert checked_in_sqlite(app)[0] == [chains.b]
+        problem = first_problem(app)
+        assert (problem.request_id, problem.seq) == (chains.b, 2)
 
 
 class TestCheckedInProcesses:
@@ -1012,6 +1047,25 @@ class TestCheckedInProcesses:
     def test_intact_chains_give_the_same_counts(self, app, chains, sqlite_only, in_processes):
         assert checked_in_sqlite(app) == ([], 3, chains.entries)
         assert in_processes == ["fork"]
+
+    def test_the_processes_read_with_sqlean_when_it_is_installed(self, monkeypatch):
+        """sqlean.py is a dependency (its SQLite rebuilds faster, docs/BENCHMARKS.md); without
+        it the processes fall back to the standard library's sqlite3."""
+        import builtins
+        import sqlite3
+
+        from workflow.history import checking_driver
+
+        assert checking_driver().__name__ == "sqlean"
+        real_import = builtins.__import__
+
+        def without_sqlean(name, *args, **kwargs):
+            if name == "sqlean":
+                raise ImportError(name)
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", without_sqlean)
+        assert checking_driver() is sqlite3
 
     @pytest.mark.parametrize(
         ("sql", "chain", "seq"),
