@@ -570,7 +570,8 @@ def _checked_in_sqlite(session: Session) -> tuple[list[int], int, int] | None:
             return _confirm_range(connection.connection.driver_connection, first, last)
         except sqlite3.Error:
             return None
-    jobs = [(path, low, high) for low, high in _ranges(first, last, processes * _RANGES_PER_PROCESS)]
+    ranges = _ranges(first, last, processes * _RANGES_PER_PROCESS)
+    jobs = [(path, low, high) for low, high in ranges]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         results = pool.map(_confirm_range_in_process, jobs)
     if any(result is None for result in results):
