@@ -7,6 +7,7 @@ row, and ``requests.head_hash`` / ``requests.version`` catch a deleted last entr
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -452,7 +453,8 @@ def unconfirmed_requests(session: Session) -> list[int]:
 # SQLite (3.50 against Debian's 3.40) whose printf and JSON functions run about 20% fewer
 # instructions per entry. It is only ever imported in those processes, never beside the app's
 # sqlite3 in one process, where two copies of SQLite on one file would lose each other's
-# POSIX locks.
+# POSIX locks. In a forked child it is the cleaner reader too: the app's sqlite3 there would
+# carry the parent's record of locks the child does not hold; sqlean's starts empty.
 
 # The stored ``at`` text turned back into format_time's form, as _hashed_time does for it; any
 # other shape gives no time at all, which no hashed entry holds (a BLOB never equals ' ').
@@ -572,7 +574,9 @@ def _checked_in_sqlite(session: Session) -> tuple[list[int], int, int] | None:
             return None
     ranges = _ranges(first, last, processes * _RANGES_PER_PROCESS)
     jobs = [(path, low, high) for low, high in ranges]
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
+    # gc.freeze: a child never collects what it inherited, so no connection of the app's that
+    # was garbage at the fork is closed there (closing its file would drop the child's locks).
+    with multiprocessing.get_context("fork").Pool(processes, initializer=gc.freeze) as pool:
         results = pool.map(_confirm_range_in_process, jobs)
     if any(result is None for result in results):
         return None
