@@ -873,23 +873,23 @@ class TestVerifiedInPostgres:
         assert (rebuilt == expected) == (not controls)
 
 
-def rebuilt_in_sqlite(session, entry_id: int) -> bytes:
-    """One stored entry's bytes as SQLite rebuilds them for Python to hash."""
+def _rebuilt_one() -> str:
     from workflow.history import _SQLITE_REBUILT
 
-    return session.execute(
-        text(f"SELECT {_SQLITE_REBUILT} FROM history_entries h WHERE h.id = :i"),
-        {"i": entry_id},
-    ).scalar_one()
+    return f"SELECT {_SQLITE_REBUILT} FROM history_entries h WHERE h.id = :i"
+
+
+def rebuilt_in_sqlite(session, entry_id: int) -> bytes:
+    """One stored entry's bytes as SQLite rebuilds them for Python to hash."""
+    return session.execute(text(_rebuilt_one()), {"i": entry_id}).scalar_one()
 
 
 def _rebuilt_by_checking_driver(path: str, entry_id: int) -> bytes:
-    from workflow.history import _SQLITE_REBUILT, checking_driver
+    from workflow.history import checking_driver
 
     connection = checking_driver().connect(path)
     try:
-        sql = f"SELECT {_SQLITE_REBUILT} FROM history_entries h WHERE h.id = ?"
-        return connection.execute(sql, (entry_id,)).fetchone()[0]
+        return connection.execute(_rebuilt_one(), {"i": entry_id}).fetchone()[0]
     finally:
         connection.close()
 

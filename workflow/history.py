@@ -451,8 +451,8 @@ def unconfirmed_requests(session: Session) -> list[int]:
 # _chain_problem refuses a chain whose ids do not rise with its seqs, as the walk in id order
 # would. The forked processes read with sqlean.py's SQLite where it is installed: a newer
 # SQLite (3.50 against Debian's 3.40) whose printf and JSON functions run about 20% fewer
-# instructions per entry. It is only ever imported in those processes, never beside the app's
-# sqlite3 in one process, where two copies of SQLite on one file would lose each other's
+# instructions per entry. It only ever opens the database in those processes, never beside the
+# app's sqlite3 in one process, where two copies of SQLite on one file would lose each other's
 # POSIX locks. In a forked child it is the cleaner reader too: the app's sqlite3 there would
 # carry the parent's record of locks the child does not hold; sqlean's starts empty.
 
