@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError
 
 from models import User, utcnow
 from web.api import schemas as s
+from web.api.commit import render_after_commit
 from web.auth import current_actor, ensure_reauthenticated
 from web.db import get_session
 from workflow import attachments as attachment_ops
@@ -246,7 +247,7 @@ def fire_event(request_id: int, event: str):
         # A browser session signs only after typing the password again (the sign-off page).
         ensure_reauthenticated(step, None)
     engine.fire(session, req, event, actor, args["fields_"], args["version"], args["comment"])
-    return jsonify(render_request(req))
+    return render_after_commit(lambda: render_request(req))
 
 
 @bp.get("/requests/<int(max=2147483647):request_id>/history")
