@@ -466,6 +466,37 @@ class TestRequests:
         assert fetched["id"] == created["id"]
         assert fetched["available_events"] == created["available_events"]
 
+    def test_answers_to_writes_are_rendered_once_the_change_is_committed(
+        self, api, app, draft, monkeypatch
+    ):
+        # SQLite's one write lock is not held while the answer is built: by then another
+        # connection already reads what the write committed.
+        from sqlalchemy import text
+        from sqlalchemy.orm import Session
+
+        from web.api import views
+        from web.db import read_first
+
+        seen = []
+        render = views.render_request
+        query = text("SELECT state, version FROM requests WHERE id = :id")
+
+        def render_and_look(req):
+            with Session(app.extensions["changeflow.engine"]) as other:
+                # A read that takes no write lock (it would wait for this very request).
+                row = read_first(other, lambda: other.execute(query, {"id": req.id}).one())
+            seen.append(tuple(row))
+            return render(req)
+
+        monkeypatch.setattr(views, "render_request", render_and_look)
+        fired = api.fire_ok(draft, "submit", "dept_user")
+        created = api.create(title="Seen committed")
+        assert seen == [(fired["state"], 2), ("draft", 1)]
+        assert (fired["version"], created["version"]) == (2, 1)
+        refused = api.fire(fired, "submit", "dept_user")
+        assert_error(refused, 409)
+        assert len(seen) == 2  # an error answer renders nothing
+
     def test_available_events_explain_refusals(self, api, draft):
         seen = api.get(f"/requests/{draft['id']}", user="vendor_engineer").get_json()
         for option in seen["available_events"]:

@@ -11,8 +11,8 @@ from web.api.errors import error_response
 from web.db import read_first
 
 
-def render_after_commit(render: Callable[[], object]):
-    """A 200 JSON answer whose body ``render`` builds once the request's change is committed.
+def render_after_commit(render: Callable[[], object], status: int = 200):
+    """A JSON answer with ``status`` whose body ``render`` builds once the change is committed.
 
     On SQLite the write lock is held from the first write's BEGIN IMMEDIATE to COMMIT, and every
     other writer waits for it: showing the result (service-level clocks, the events now
@@ -21,7 +21,7 @@ def render_after_commit(render: Callable[[], object]):
     ``render`` raises after the commit answers 500 with the change kept.
     """
     g.render_after_commit = render
-    return current_app.response_class(status=200, mimetype="application/json")
+    return current_app.response_class(status=status, mimetype="application/json")
 
 
 def commit_request(response):

@@ -200,7 +200,7 @@ def create_request():
         description=args["description"],
         fields=args["fields_"],
     )
-    return jsonify(render_request(req)), 201
+    return render_after_commit(lambda: render_request(req), 201)
 
 
 @bp.get("/requests")
@@ -375,7 +375,7 @@ def remove_attachment(attachment_id: int):
     attachment_ops.remove_attachment(
         session, req, current_actor(), attachment_id, expected_version=args.get("version")
     )
-    return jsonify(render_request(req))
+    return render_after_commit(lambda: render_request(req))
 
 
 @bp.get("/openapi.json")
