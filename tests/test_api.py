@@ -497,6 +497,20 @@ class TestRequests:
         assert_error(refused, 409)
         assert len(seen) == 2  # an error answer renders nothing
 
+    def test_an_answer_that_fails_after_the_commit_is_a_500_and_the_change_stays(
+        self, api, app, draft, monkeypatch
+    ):
+        from web.api import views
+
+        def broken(_req):
+            raise RuntimeError("rendering broke")
+
+        app.config["PROPAGATE_EXCEPTIONS"] = False  # answer as in production, not re-raise
+        monkeypatch.setattr(views, "render_request", broken)
+        assert_error(api.fire(draft, "submit", "dept_user"), 500, "internal_error")
+        monkeypatch.undo()
+        assert api.get(f"/requests/{draft['id']}").get_json()["version"] == 2
+
     def test_available_events_explain_refusals(self, api, draft):
         seen = api.get(f"/requests/{draft['id']}", user="vendor_engineer").get_json()
         for option in seen["available_events"]:

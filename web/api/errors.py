@@ -17,7 +17,11 @@ HTTP_CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    500: "internal_error",
 }
+# One sentence for every unexpected failure, whichever path it took to the handler (an error
+# after the commit, in web/api/commit.py, reaches it as werkzeug's InternalServerError).
+INTERNAL_ERROR = "Something went wrong on our side; it has been logged."
 
 
 def error_response(status: int, code: str, message: str, details: dict | None = None):
@@ -52,9 +56,7 @@ def register(app: Flask) -> None:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if not request.path.startswith("/api/"):
             raise exc
-        return error_response(
-            500, "internal_error", "Something went wrong on our side; it has been logged."
-        )
+        return error_response(500, "internal_error", INTERNAL_ERROR)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -63,5 +65,7 @@ def register(app: Flask) -> None:
         status = exc.code or 500
         if status == 413:
             return too_large_response()
-        message = {404: "There is no such resource."}.get(status, exc.description or exc.name)
+        message = {404: "There is no such resource.", 500: INTERNAL_ERROR}.get(
+            status, exc.description or exc.name
+        )
         return error_response(status, HTTP_CODES.get(status, "error"), message)
