@@ -15,11 +15,24 @@ from web.db import QueuedWriterConnection, read_first
 
 
 def _record_transactions(engine) -> list[str]:
-    """BEGINs, statements and COMMITs on ``engine`` from now on, in order, as short labels."""
+    """BEGINs, statements and COMMITs on ``engine`` from now on, in order, as short labels.
+
+    On SQLite they are what SQLite itself runs (its trace callback): web/db.py issues BEGIN on
+    the driver's connection, below SQLAlchemy's statement events."""
     seen: list[str] = []
 
-    def statement(_conn, _cursor, sql, *_args):
+    def statement(*args):
+        sql = args[0] if len(args) == 1 else args[2]
         seen.append(" ".join(sql.split()[:2]).upper())
+
+    if engine.dialect.name == "sqlite":
+
+        def trace(_dbapi_connection, _record, _proxy):
+            _dbapi_connection.set_trace_callback(statement)
+
+        engine.dispose()  # connections made from here on are traced from their checkout
+        event.listen(engine, "checkout", trace)
+        return seen
 
     def commit(_conn):
         seen.append("COMMIT")

@@ -103,13 +103,13 @@ def make_engine(url: str, **kwargs) -> Engine:
             # IMMEDIATE takes the write lock up front: two writers queue instead of one failing
             # with "database is locked" when both upgrade a read lock at once. Only a step
             # that is known to read and is ended right after (read_first) begins DEFERRED.
-            if _READ_ONLY_BEGIN.get():
-                conn.exec_driver_sql("BEGIN")
-                return
             queued = conn.connection.driver_connection
+            if _READ_ONLY_BEGIN.get():
+                queued.execute("BEGIN")
+                return
             queued.join_writer_queue()
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                queued.execute("BEGIN IMMEDIATE")
             except BaseException:
                 queued.leave_writer_queue()
                 raise
@@ -142,7 +142,8 @@ def read_first(session: Session, read: Callable[[], T]) -> T:
         raise
     finally:
         _READ_ONLY_BEGIN.reset(marker)
-    session.commit()  # writes nothing: ends the read so the next BEGIN is IMMEDIATE again
+    if session.in_transaction():
+        session.commit()  # writes nothing: ends the read so the next BEGIN is IMMEDIATE again
     return result
 
 

@@ -45,6 +45,5 @@ def commit_request(response):
             "The database refused the change (a concurrent update?). Reload and try again.",
         )
     if render is not None:
-        body = current_app.json.response(read_first(session, render))
-        response.set_data(body.get_data())
+        response.set_data(current_app.json.dumps(read_first(session, render)) + "\n")
     return response
