@@ -1,6 +1,7 @@
 """Profile one worker's share of a transition, in process, without gunicorn or a network.
 
     .venv/bin/python bench/profile_transition.py --backend postgres --size 100k [--count 2000]
+    .venv/bin/python bench/profile_transition.py --backend sqlite --size 100k --instructions
 
 Fires ``POST /api/v1/requests/{id}/events/{event}`` through Flask's test client on a generated
 database, the vendor's incidents going in_progress ⇄ waiting_hospital exactly as
@@ -8,15 +9,26 @@ database, the vendor's incidents going in_progress ⇄ waiting_hospital exactly 
 CPU milliseconds per call of each (the ratio the HTTP benchmark's throughput follows on a
 CPU-bound machine) and the top of a cProfile of the transitions, sorted by own time and by
 cumulative time. Nothing is written to bench/results: this is for finding where time goes.
+
+``--instructions`` counts instead of timing: each of the two runs again under valgrind's
+callgrind, which counts the CPU instructions executed while the ``--count`` calls run (and not
+while the app starts or warms up). CPU time on a shared host swings by a third from minute to
+minute; the count moves by well under 1 %, so a change worth 2 % can be seen. It is slow (about
+a minute and a half a run) and needs valgrind (Debian: ``apt install valgrind``).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import json
 import os
 import pstats
+import re
+import shutil
+import subprocess
+import sys
 import time
 
 from common import database_url, tokens_path
@@ -27,10 +39,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="postgres")
     parser.add_argument("--size", default="100k")
-    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument(
+        "--count", type=int, help="calls of each (default 2000; 100 with --instructions)"
+    )
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--save", help="also write the raw cProfile stats to this file")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind instead"
+    )
+    parser.add_argument("--only", choices=["transition", "floor"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count is None:
+        args.count = 100 if args.instructions or args.only else 2000
+    if args.instructions:
+        count_instructions(args)
+        return
 
     url = database_url(args.backend, args.size)
     os.environ["DATABASE_URL"] = url  # read by create_app when wsgi builds the app
@@ -72,6 +95,12 @@ def main() -> None:
         floor(n)
         floor(n)
 
+    if args.only:
+        # Under callgrind, which counts only inside functools.reduce (see count_instructions).
+        step = transition if args.only == "transition" else floor
+        functools.reduce(lambda _, n: step(n), range(args.count), None)
+        return
+
     def cpu_ms(step) -> float:
         began = time.process_time()
         for n in range(args.count):
@@ -94,6 +123,41 @@ def main() -> None:
     stats = pstats.Stats(profile).strip_dirs()
     stats.sort_stats("tottime").print_stats(args.top)
     stats.sort_stats("cumulative").print_stats(args.top)
+
+
+def count_instructions(args) -> None:
+    """Run transitions and floor calls again, each under callgrind, and print the instructions
+    per call of each; raises SystemExit without valgrind or when a run fails."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt install valgrind)")
+    per_call = {}
+    for step in ("floor", "transition"):
+        # The measured calls run inside functools.reduce, a C function callgrind can switch on.
+        command = [
+            valgrind,
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--collect-atstart=no",
+            "--toggle-collect=functools_reduce",
+            sys.executable,
+            __file__,
+            f"--backend={args.backend}",
+            f"--size={args.size}",
+            f"--count={args.count}",
+            f"--only={step}",
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        run = subprocess.run(command, capture_output=True, text=True, env=env)
+        found = re.search(r"Collected : (\d+)", run.stderr)
+        if run.returncode != 0 or found is None:
+            raise SystemExit(f"the {step} run failed:\n{run.stderr[-2000:]}")
+        per_call[step] = int(found.group(1)) / args.count
+    print(
+        f"{args.backend} {args.size}: transition {per_call['transition'] / 1e6:.3f}M "
+        f"instructions, floor {per_call['floor'] / 1e6:.3f}M per call; "
+        f"floor ÷ transition {per_call['floor'] / per_call['transition']:.3f}"
+    )
 
 
 if __name__ == "__main__":
