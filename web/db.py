@@ -75,6 +75,25 @@ class QueuedWriterConnection(sqlite3.Connection):
             self._queued = False
 
 
+def _begin_sqlite(connection) -> None:
+    """BEGIN IMMEDIATE after queueing for the write lock, or a DEFERRED BEGIN for a step known
+    to only read (read_first); raises what sqlite3 raises, having left the queue.
+
+    IMMEDIATE takes the write lock up front: two writers queue instead of one failing with
+    "database is locked" when both upgrade a read lock at once.
+    """
+    queued = connection.driver_connection
+    if _READ_ONLY_BEGIN.get():
+        queued.execute("BEGIN")
+        return
+    queued.join_writer_queue()
+    try:
+        queued.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        queued.leave_writer_queue()
+        raise
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and real SAVEPOINTs."""
     if url.startswith("sqlite"):
@@ -98,22 +117,9 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):
-            # IMMEDIATE takes the write lock up front: two writers queue instead of one failing
-            # with "database is locked" when both upgrade a read lock at once. Only a step
-            # that is known to read and is ended right after (read_first) begins DEFERRED.
-            queued = conn.connection.driver_connection
-            if _READ_ONLY_BEGIN.get():
-                queued.execute("BEGIN")
-                return
-            queued.join_writer_queue()
-            try:
-                queued.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                queued.leave_writer_queue()
-                raise
-
+        # BEGIN is the dialect's to issue, not a "begin" event's: any connection event makes
+        # SQLAlchemy walk its event lists around every statement executed (3 % of a transition).
+        engine.dialect.do_begin = _begin_sqlite
         return engine
     if make_url(url).get_driver_name() == "psycopg":
         from web.pg_cursor import DeferredDescriptionCursor
