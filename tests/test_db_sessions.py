@@ -21,14 +21,13 @@ def _record_transactions(engine) -> list[str]:
     the driver's connection, below SQLAlchemy's statement events."""
     seen: list[str] = []
 
-    def statement(*args):
-        sql = args[0] if len(args) == 1 else args[2]
+    def label(sql: str) -> None:
         seen.append(" ".join(sql.split()[:2]).upper())
 
     if engine.dialect.name == "sqlite":
 
-        def trace(_dbapi_connection, _record, _proxy):
-            _dbapi_connection.set_trace_callback(statement)
+        def trace(dbapi_connection, _record, _proxy):
+            dbapi_connection.set_trace_callback(label)
 
         engine.dispose()  # connections made from here on are traced from their checkout
         event.listen(engine, "checkout", trace)
@@ -37,7 +36,7 @@ def _record_transactions(engine) -> list[str]:
     def commit(_conn):
         seen.append("COMMIT")
 
-    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: label(sql))
     event.listen(engine, "commit", commit)
     return seen
 

@@ -77,7 +77,8 @@ class QueuedWriterConnection(sqlite3.Connection):
 
 def _begin_sqlite(connection) -> None:
     """BEGIN IMMEDIATE after queueing for the write lock, or a DEFERRED BEGIN for a step known
-    to only read (read_first); raises what sqlite3 raises, having left the queue.
+    to only read (read_first); what sqlite3 raises leaves the queue and reaches the caller
+    wrapped by SQLAlchemy as a DBAPIError.
 
     IMMEDIATE takes the write lock up front: two writers queue instead of one failing with
     "database is locked" when both upgrade a read lock at once.
@@ -118,7 +119,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor.close()
 
         # BEGIN is the dialect's to issue, not a "begin" event's: any connection event makes
-        # SQLAlchemy walk its event lists around every statement executed (3 % of a transition).
+        # SQLAlchemy walk its event lists around every statement executed (see BENCHMARKS.md).
         engine.dialect.do_begin = _begin_sqlite
         return engine
     if make_url(url).get_driver_name() == "psycopg":
