@@ -14,7 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from models.base import Base, CanonicalJSON, JSONDoc, utcnow
 
@@ -88,6 +88,15 @@ class Request(Base):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="request", order_by="Attachment.id"
     )
+
+    # Filled only by the one-request load (workflow.queries.get_request), None otherwise: what an
+    # answer shows of the submitter, the assignee and the definition version, as three columns
+    # instead of three joined rows (each joined entity costs the worker more than its columns).
+    # Read them through queries.username_of and queries.definition_hash, which fall back to the
+    # relationships.
+    submitter_name: Mapped[str | None] = query_expression()
+    assignee_name: Mapped[str | None] = query_expression()
+    definition_hash: Mapped[str | None] = query_expression()
 
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 

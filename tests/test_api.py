@@ -523,6 +523,20 @@ class TestRequests:
         assert (triaged["state"], triaged["version"]) == ("triaged", 3)
         assert triaged["fields"]["priority"] == "medium"
 
+    def test_the_answer_names_the_assignee_a_step_just_set(self, api):
+        # acknowledge assigns the ticket to whoever acknowledges it (effect assign_to_actor):
+        # the answer, and every read after it, names the new assignee and the submitter.
+        incident = api.create("incident", title="Ward printer down")
+        assert (incident["submitter"], incident["assignee"]) == ("dept_user", None)
+        acknowledged = api.fire_ok(incident, "acknowledge", "vendor_engineer")
+        assert (acknowledged["submitter"], acknowledged["assignee"]) == (
+            "dept_user",
+            "vendor_engineer",
+        )
+        fetched = api.get(f"/requests/{incident['id']}", user="vendor_engineer").get_json()
+        assert (fetched["submitter"], fetched["assignee"]) == ("dept_user", "vendor_engineer")
+        assert fetched["definition_version"] == incident["definition_version"]
+
     def test_pagination(self, api, world):
         ids = [api.create(title=f"Request {i}")["id"] for i in range(5)]
         page = api.get("/requests?per_page=2").get_json()

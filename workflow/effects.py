@@ -45,4 +45,6 @@ def record_actor(ctx: FireContext, field: str) -> None:
 @effect("assign_to_actor")
 def assign_to_actor(ctx: FireContext) -> None:
     """Make the actor the request's assignee."""
-    ctx.request.assignee_id = ctx.actor.id
+    # Through the relationship, not the id: an answer rendered from this request names the new
+    # assignee (the id alone left the loaded, old assignee in place).
+    ctx.request.assignee = ctx.actor

@@ -103,6 +103,13 @@ class Catalog:
 
 def definition_for(request: Request) -> Definition:
     """The definition version the request started with, compiled once per process."""
+    # The one-request load brings only the version's hash (queries.get_request); a definition
+    # compiled under the request's kind with that hash is the one, without the version's row.
+    known = request.definition_hash
+    if known is not None:
+        definition = _COMPILED.get((request.kind, known))
+        if definition is not None:
+            return definition
     stored = request.definition_version
     cache_key = (stored.key, stored.content_hash)
     definition = _COMPILED.get(cache_key)

@@ -5,10 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sqlalchemy import String, bindparam, column, func, literal, select, table, true
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import String, bindparam, column, func, inspect, literal, select, table, true
+from sqlalchemy.orm import (
+    NO_VALUE,
+    Session,
+    defaultload,
+    joinedload,
+    lazyload,
+    selectinload,
+    with_expression,
+)
 
-from models import Attachment, Contract, Department, HistoryEntry, Request, System
+from models import (
+    Attachment,
+    Contract,
+    DefinitionVersion,
+    Department,
+    HistoryEntry,
+    Request,
+    System,
+    User,
+)
 from workflow.errors import NotFound
 from workflow.localtime import day_start_utc
 from workflow.scope import (
@@ -31,18 +48,50 @@ SORTS = {
 }
 
 
-# One round trip for what every caller shows: the request with who raised it, who has it and
-# its documents (a request has a handful). Built once: building the options costs as much as
-# running the cached statement.
+# One round trip for what every caller shows: the request with its documents (a request has a
+# handful), the names of who raised it and who has it and its definition's hash. Each joined
+# entity costs the worker more than the columns it carries (its row processors are built anew
+# on every execution), so the names and the hash come as three scalar columns, and neither the
+# definition version row nor the contract's vendor is joined. Built once: building the options
+# costs as much as running the cached statement.
+def _username(user_id):
+    return select(User.username).where(User.id == user_id).scalar_subquery()
+
+
 _ONE_REQUEST = (
     select(Request)
     .where(Request.id == bindparam("request_id"))
     .options(
-        joinedload(Request.submitter),
-        joinedload(Request.assignee),
         joinedload(Request.attachments),
+        lazyload(Request.definition_version),
+        defaultload(Request.contract).lazyload(Contract.vendor),
+        with_expression(Request.submitter_name, _username(Request.submitter_id)),
+        with_expression(Request.assignee_name, _username(Request.assignee_id)),
+        with_expression(
+            Request.definition_hash,
+            select(DefinitionVersion.content_hash)
+            .where(DefinitionVersion.id == Request.definition_version_id)
+            .scalar_subquery(),
+        ),
     )
 )
+
+
+def username_of(request: Request, relation: str) -> str | None:
+    """The username of a request's ``submitter`` or ``assignee`` (None without one): the loaded
+    relationship if set since, else the name the one-request load brought, else a lazy load."""
+    person = inspect(request).attrs[relation].loaded_value
+    if person is NO_VALUE:
+        name = getattr(request, f"{relation}_name")
+        if name is not None:
+            return name
+        person = getattr(request, relation)
+    return person.username if person is not None else None
+
+
+def definition_hash(request: Request) -> str:
+    """The content hash of the definition version a request follows."""
+    return request.definition_hash or request.definition_version.content_hash
 
 
 def get_request(session: Session, actor, request_id: int, *, for_update: bool = False) -> Request:
