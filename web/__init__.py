@@ -30,6 +30,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("CHANGEFLOW_SECURE_COOKIES") == "1",
         IDLE_TIMEOUT_MINUTES=int(os.environ.get("CHANGEFLOW_IDLE_MINUTES", "30")),
+        # How long a worker may remember who a bearer token belongs to when nothing in
+        # changeflow changed users, roles or tokens meanwhile (web/token_users.py); 0 = never.
+        TOKEN_CACHE_SECONDS=float(os.environ.get("CHANGEFLOW_TOKEN_CACHE_SECONDS", "10")),
         PERMANENT_SESSION_LIFETIME=12 * 3600,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (idle timeout applies)
         # SLA notifications by mail: off unless a server is named (workflow/outbox.py).

@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from models import User
 from models.people import ADMIN_ROLES
 from web.db import get_session, read_first
-from workflow.accounts import check_password, user_for_token
+from workflow.accounts import check_password
 from workflow.errors import Forbidden
 
 login_manager = LoginManager()
@@ -57,7 +57,8 @@ def _load_from_bearer(req):
     if scheme.lower() != "bearer" or not raw.strip():
         return None
     session = get_session()
-    user = read_first(session, lambda: user_for_token(session, raw.strip()))
+    cache = current_app.extensions["changeflow.token_users"]
+    user = cache.user(session, raw.strip(), lambda lookup: read_first(session, lookup))
     return Principal(user) if user is not None else None
 
 

@@ -156,8 +156,11 @@ def read_first(session: Session, read: Callable[[], T]) -> T:
 
 def init_app(app: Flask) -> None:
     """Attach the engine and session factory to the app."""
+    from web import token_users
+
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["changeflow.engine"] = engine
+    token_users.init_app(app, engine)
     app.extensions["changeflow.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
 

@@ -11,8 +11,8 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from models import ApiToken, Contract, Department, RoleAssignment, User, Vendor, utcnow
 from models.people import ROLES, VENDOR_ROLES
@@ -151,6 +151,22 @@ def sign_in(session: Session, username: str, password: str, demo_mode: bool = Fa
         "Wrong username or password, or the account is locked "
         "(after repeated failures the security administrator must unlock it)."
     )
+
+
+# Set in a session's ``info`` when it writes a user, a role assignment or a token: whoever
+# remembers who a token belongs to (web.token_users) forgets it once such a session commits.
+AUTH_CHANGED = "changeflow.auth_changed"
+
+
+def _note_auth_change(_mapper, _connection, target) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info[AUTH_CHANGED] = True
+
+
+for _model in (User, RoleAssignment, ApiToken):
+    for _name in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _name, _note_auth_change)
 
 
 def token_digest(raw: str) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sqlalchemy import String, bindparam, column, func, inspect, literal, select, table, true
+from sqlalchemy import String, bindparam, column, func, literal, select, table, true
 from sqlalchemy.orm import (
-    NO_VALUE,
     Session,
     defaultload,
     joinedload,
@@ -15,6 +14,7 @@ from sqlalchemy.orm import (
     selectinload,
     with_expression,
 )
+from sqlalchemy.orm.attributes import instance_dict
 
 from models import (
     Attachment,
@@ -80,8 +80,10 @@ _ONE_REQUEST = (
 def username_of(request: Request, relation: str) -> str | None:
     """The username of a request's ``submitter`` or ``assignee`` (None without one): the loaded
     relationship if set since, else the name the one-request load brought, else a lazy load."""
-    person = inspect(request).attrs[relation].loaded_value
-    if person is NO_VALUE:
+    loaded = instance_dict(request)  # what the ORM holds, without loading anything
+    if relation in loaded:
+        person = loaded[relation]
+    else:
         name = getattr(request, f"{relation}_name")
         if name is not None:
             return name
