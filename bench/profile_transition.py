@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from common import database_url, tokens_path
+from common import DATA, database_url, tokens_path
 
 
 def main() -> None:
@@ -57,6 +57,7 @@ def main() -> None:
 
     url = database_url(args.backend, args.size)
     os.environ["DATABASE_URL"] = url  # read by create_app when wsgi builds the app
+    os.environ["CHANGEFLOW_INSTANCE"] = str(DATA / "instance")  # as http_bench.py serves it
     from wsgi import app
 
     tokens = json.loads(tokens_path(url).read_text())

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, JSONDoc
+from models.base import Base, SharedJSONDoc
 
 
 class Vendor(Base):
@@ -31,6 +31,6 @@ class Contract(Base):
     end_date: Mapped[date] = mapped_column(Date)
     policy_key: Mapped[str] = mapped_column(String(80))
     policy_hash: Mapped[str] = mapped_column(String(64))
-    policy: Mapped[dict] = mapped_column(JSONDoc)
+    policy: Mapped[dict] = mapped_column(SharedJSONDoc)
 
     vendor: Mapped[Vendor] = relationship(lazy="joined")

@@ -146,6 +146,7 @@ def app(database_url, engine, tmp_path):
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test",
             "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
+            "AUTH_EPOCH_FILE": str(tmp_path / "auth-epoch"),
             "MAX_UPLOAD_BYTES": 2 * 1024 * 1024,
         }
     )

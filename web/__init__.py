@@ -33,6 +33,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         # How long a worker may remember who a bearer token belongs to when nothing in
         # changeflow changed users, roles or tokens meanwhile (web/token_users.py); 0 = never.
         TOKEN_CACHE_SECONDS=float(os.environ.get("CHANGEFLOW_TOKEN_CACHE_SECONDS", "10")),
+        # Rewritten by every commit that changes users, roles or tokens; all workers of one
+        # installation (and its CLI) must share it.
+        AUTH_EPOCH_FILE=str(Path(app.instance_path) / "auth-epoch"),
         PERMANENT_SESSION_LIFETIME=12 * 3600,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (idle timeout applies)
         # SLA notifications by mail: off unless a server is named (workflow/outbox.py).

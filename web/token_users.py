@@ -6,9 +6,9 @@ and hands each request its own copy in the request's session (``Session.merge``)
 remembered objects themselves. What it remembers is thrown away:
 
 * at once, in every worker on this host, when anything changes a user, a role assignment or a
-  token through changeflow (web, API or CLI): such a commit rewrites the *auth epoch* file in
-  the instance folder, and every lookup compares the file's identity (one ``stat``) with the one
-  it saw when it read the database;
+  token through changeflow (web, API or CLI): such a commit rewrites the *auth epoch* file
+  (``AUTH_EPOCH_FILE``, in the instance folder), and every lookup compares the file's identity
+  (one ``stat``) with the one it saw when it read the database;
 * after ``TOKEN_CACHE_SECONDS`` (default 10; 0 turns the cache off) in any case, for a change
   made behind changeflow's back (SQL typed into the database, another host).
 
@@ -113,9 +113,7 @@ def _forget_after_rollback(session: Session) -> None:
 def init_app(app, engine: Engine) -> TokenUsers:
     """Give the app its token cache; commits that change users, roles or tokens start a new
     epoch (whichever session of this engine makes them)."""
-    cache = TokenUsers(
-        Path(app.instance_path) / "auth-epoch", float(app.config["TOKEN_CACHE_SECONDS"])
-    )
+    cache = TokenUsers(app.config["AUTH_EPOCH_FILE"], float(app.config["TOKEN_CACHE_SECONDS"]))
     _BY_ENGINE[engine] = cache
     if not event.contains(Session, "after_commit", _bump_after_commit):
         event.listen(Session, "after_commit", _bump_after_commit)

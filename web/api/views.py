@@ -81,15 +81,16 @@ def request_data(req, with_events: bool = True, sla=None) -> dict:
         "created_at": req.created_at,
         "updated_at": req.updated_at,
     }
-    if sla is None and with_events:
-        sla = statuses_for(get_session(), [req], utcnow()).get(req.id)
-    data["sla"] = sla_data(sla, req) if sla is not None else None
     if with_events:
-        data["attachments"] = queries.live_attachments(get_session(), req)
+        session = get_session()
+        if sla is None:
+            sla = statuses_for(session, [req], utcnow()).get(req.id)
+        data["attachments"] = queries.live_attachments(session, req)
         data["available_events"] = [
             {**o.to_dict(), "fields_": o.event.fields}
-            for o in engine.available_events(get_session(), req, current_actor())
+            for o in engine.available_events(session, req, current_actor())
         ]
+    data["sla"] = sla_data(sla, req) if sla is not None else None
     return data
 
 
