@@ -652,3 +652,36 @@ class TestPolicyValue:
         assert policy_value(z, "sla.levels.x.key") is None
         assert policy_value({}, "quota.pool") is None
         assert policy_value(None, "quota.pool") is None
+
+
+# ---------------------------------------------------------------- stored policies are shared
+
+
+def test_a_stored_policy_is_decoded_once_and_shared_read_only(app, world):
+    from sqlalchemy import select
+
+    from models import Contract
+
+    maker = app.extensions["changeflow.sessionmaker"]
+    loads = []
+    for _ in range(2):  # one after the other: on SQLite each session queues for the writer lock
+        with maker() as session:
+            loads.append(session.get(Contract, world.contract.id).policy)
+    one, other = loads
+    assert one is other  # the same decoding, in two sessions
+    assert one == world.contract.policy
+    with pytest.raises(TypeError, match="read-only"):
+        one["quota"]["pool"] = "99"
+    with pytest.raises(TypeError, match="read-only"):
+        one["sla"]["levels"].append({})
+    # A copy is plain and changeable, and storing it is how a policy changes.
+    changed = copy.deepcopy(one)
+    changed["quota"]["pool"] = "99"
+    assert type(changed) is dict and type(changed["sla"]["levels"]) is list
+    with maker() as session:
+        session.get(Contract, world.contract.id).policy = changed
+        session.commit()
+    with maker() as session:
+        stored = session.scalar(select(Contract.policy).where(Contract.id == world.contract.id))
+    assert stored["quota"]["pool"] == "99"
+    assert one["quota"]["pool"] != "99"  # what was shared before did not change
