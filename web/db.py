@@ -167,9 +167,11 @@ def init_app(app: Flask) -> None:
 
 def get_session() -> Session:
     """The session of the current request or command, created on first use."""
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["changeflow.sessionmaker"]()
-    return g.db_session
+    found = g._get_current_object()  # one look through the proxy: a call asks several times
+    session = found.get("db_session")
+    if session is None:
+        session = found.db_session = current_app.extensions["changeflow.sessionmaker"]()
+    return session
 
 
 def _close_session(_exc=None) -> None:
