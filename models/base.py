@@ -28,35 +28,34 @@ def _refuse(self, *_args, **_kwargs):
     raise TypeError("This document is shared and read-only: change a copy (dict(...)) instead.")
 
 
-class ReadOnlyDict(dict):
+class _ReadOnlyJSON:
+    """What both read-only JSON containers share: every copy of one is a plain container."""
+
+    _plain: type
+
+    def __copy__(self):
+        return self._plain(self)
+
+    def __deepcopy__(self, memo):
+        return json.loads(json.dumps(self))
+
+    def __reduce__(self):
+        return (self._plain, (self._plain(self),))
+
+
+class ReadOnlyDict(_ReadOnlyJSON, dict):
     """A JSON object that refuses changes; copies of it (dict(), copy, deepcopy) are plain."""
 
+    _plain = dict
     __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
 
-    def __copy__(self) -> dict:
-        return dict(self)
 
-    def __deepcopy__(self, memo) -> dict:
-        return json.loads(json.dumps(self))
-
-    def __reduce__(self):
-        return (dict, (dict(self),))
-
-
-class ReadOnlyList(list):
+class ReadOnlyList(_ReadOnlyJSON, list):
     """A JSON array that refuses changes; copies of it (list(), copy, deepcopy) are plain."""
 
+    _plain = list
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
-
-    def __copy__(self) -> list:
-        return list(self)
-
-    def __deepcopy__(self, memo) -> list:
-        return json.loads(json.dumps(self))
-
-    def __reduce__(self):
-        return (list, (list(self),))
 
 
 def read_only(value):
