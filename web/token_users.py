@@ -70,14 +70,15 @@ class TokenUsers:
         lookup the way the caller's session needs (web.db.read_first). Raises what it raises."""
         if self.seconds <= 0:
             return read(lambda: user_for_token(session, raw))
-        digest = token_digest(raw) if raw and len(raw) <= 200 else None
+        # Any string hashes; one that is no token (too long, unknown) finds nothing and is not kept.
+        digest = token_digest(raw)
         epoch, now = self.epoch(), time.monotonic()
-        found = self._found.get(digest) if digest else None
+        found = self._found.get(digest)
         if found is not None and found[0] == epoch and found[1] > now:
             # load=False: the copy is taken as it stands, with no query; roles cascade along.
             return session.merge(found[2], load=False)
         user = read(lambda: user_for_token(session, raw))
-        if user is not None and digest is not None:
+        if user is not None:
             if len(self._found) >= MAX_TOKENS:
                 self._found.clear()
             # The epoch read *before* the database: a change committed meanwhile is a new one.
